@@ -1,0 +1,51 @@
+# Pizarra: the two commands are `make run` and `make test`; everything else supports them.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test test-unit test-integration lint format migrate clean-data
+
+help:
+	@echo "make run               serve on http://127.0.0.1:5000 (embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset)"
+	@echo "make test              the whole suite on real PostgreSQL and Redis (TEST_DATABASE_URL/TEST_REDIS_URL or embedded)"
+	@echo "make test-unit         unit tests only"
+	@echo "make test-integration  integration tests only"
+	@echo "make lint              ruff"
+	@echo "make migrate           apply pending migrations and seed data"
+	@echo "make clean-data        delete the embedded databases under .data/ (asks first)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) run.py
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrate: $(STAMP)
+	$(PY) run.py --prepare-only
+
+clean-data:
+	@printf "Delete .data/ (embedded PostgreSQL and Redis data)? [y/N] " && read ans && [ "$$ans" = y ] && rm -rf .data && echo "deleted" || echo "kept"

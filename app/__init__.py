@@ -1,0 +1,77 @@
+"""Pizarra: the backend of live lessons for Spanish-speaking students preparing for exams."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from app.config import ConfigError, Settings, load_settings
+
+__all__ = ["create_app"]
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # One line per request from the WSGI server is enough; libraries stay at WARNING.
+    for noisy in ("psycopg.pool", "engineio.server", "socketio.server", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def resolve_backing_services(settings: Settings):
+    """Fill DATABASE_URL / REDIS_URL with the embedded servers' addresses when unset.
+    Returns (settings, devstack or None); starting the servers is the caller's decision."""
+    if settings.database_url and settings.redis_url:
+        return settings, None
+    if settings.is_production:
+        raise ConfigError(["DATABASE_URL and REDIS_URL are required in production"])
+    from app.devstack import DevStack
+
+    devstack = DevStack.for_settings(settings)
+    return settings.model_copy(update=devstack.urls), devstack
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    from app.api.v1 import register_api
+    from app.cli import register_cli
+    from app.container import build_container
+    from app.controllers.errors import register_error_handlers
+    from app.extensions import create_swagger, socketio
+    from app.socket_events import register_socket_handlers
+
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    settings, devstack = resolve_backing_services(settings)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.ensure_ascii = False  # Spanish text stays readable in responses
+    app.json.sort_keys = False
+
+    container = build_container(settings)
+    app.extensions["pizarra"] = container
+    app.extensions["pizarra_devstack"] = devstack
+
+    register_error_handlers(app)
+    register_api(app)
+    register_cli(app)
+    create_swagger().init_app(app)
+
+    socketio.init_app(
+        app,
+        async_mode=settings.async_mode,
+        cors_allowed_origins=settings.cors_origins,
+        message_queue=settings.redis_url,
+        max_http_buffer_size=1_000_000,
+        ping_interval=25,
+        ping_timeout=20,
+    )
+    register_socket_handlers(socketio)
+    return app

@@ -1,0 +1,14 @@
+"""Version 1 of the HTTP API, mounted at /api/v1. Resource blueprints register here."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+
+
+def register_api(app: Flask) -> None:
+    from app.api.health_routes import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api_v1)

@@ -1,0 +1,1 @@
+"""Supabase token verification and the @require_auth decorator."""

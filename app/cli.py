@@ -1,0 +1,110 @@
+"""`flask --app app ...` commands (controllers: parse, call one service, print)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from app.errors import AppError
+
+db_cli = AppGroup("db", help="Database migrations and seed data.")
+answers_cli = AppGroup("answers", help="Precomputed answers (answer documents).")
+
+
+@contextmanager
+def backing_services() -> Iterator[None]:
+    """Start the embedded servers for the length of a command when they are not running
+    (and stop only what was started here), so the CLI works without `make run`."""
+    devstack = current_app.extensions.get("pizarra_devstack")
+    started = devstack is not None and not devstack.is_running()
+    if started:
+        click.echo("starting the embedded PostgreSQL/Redis for this command...", err=True)
+        devstack.start()
+    try:
+        yield
+    finally:
+        if started:
+            devstack.stop()
+
+
+def _fail(message: str, details: list[str] | None = None) -> None:
+    click.secho(message, fg="red", err=True)
+    for line in details or []:
+        click.echo(f"  - {line}", err=True)
+    sys.exit(1)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations in order, each in a transaction (idempotent)."""
+    container = current_app.extensions["pizarra"]
+    with backing_services():
+        try:
+            applied = container.migrations.upgrade(progress=lambda m: click.echo(m))
+        except AppError as exc:
+            _fail(exc.message)
+    click.echo(f"{len(applied)} migration(s) applied" if applied else "database is up to date")
+
+
+@db_cli.command("seed")
+def db_seed() -> None:
+    """Apply the seed data again (plans and sample questions; idempotent)."""
+    container = current_app.extensions["pizarra"]
+    with backing_services():
+        container.migrations.seed()
+    click.echo("seed data applied")
+
+
+@db_cli.command("status")
+def db_status() -> None:
+    """List migrations and whether each is applied."""
+    container = current_app.extensions["pizarra"]
+    with backing_services():
+        for name, applied in container.migrations.status():
+            click.echo(f"[{'x' if applied else ' '}] {name}")
+
+
+@answers_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def answers_import(file: Path) -> None:
+    """Validate every answer document in FILE (a JSON array) and upsert them all, or none."""
+    try:
+        entries = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        _fail(f"{file}: not UTF-8 text")
+    except json.JSONDecodeError as exc:
+        _fail(f"{file}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+    container = current_app.extensions["pizarra"]
+    with backing_services():
+        try:
+            report = container.answers.import_answers(entries)
+        except AppError as exc:
+            _fail(exc.message, exc.details)
+    click.echo(f"{report.created} answer(s) created, {report.updated} updated")
+
+
+@answers_cli.command("export")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout")
+def answers_export(out: Path | None) -> None:
+    """Write every stored answer as a JSON array in the import format."""
+    container = current_app.extensions["pizarra"]
+    with backing_services():
+        documents = container.answers.export_answers()
+    text = json.dumps(documents, ensure_ascii=False, indent=2)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"{len(documents)} answer(s) written to {out}", err=True)
+    else:
+        click.echo(text)
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(answers_cli)

@@ -1,0 +1,205 @@
+"""Typed configuration from the environment and `.env`.
+
+`load_settings()` is the only reader of the environment. It validates every value at start and
+raises `ConfigError` with one line per missing or malformed variable, so an operator sees all
+problems at once instead of a traceback from deep inside the app.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_PREFIX = "dev-"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` holds one line per variable."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # The seed's section 10.
+    flask_env: Literal["development", "production", "testing"] = "development"
+    secret_key: str | None = None
+    supabase_url: str | None = None
+    supabase_key: str | None = None
+    supabase_service_key: str | None = None
+    redis_url: str | None = None
+    openai_api_key: str | None = None
+    cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
+    max_connections_per_ip: int = Field(default=5, ge=1, le=10_000)
+    rate_limit_questions: int = Field(default=10, ge=1, le=100_000)
+    rate_limit_window: int = Field(default=60, ge=1, le=86_400)
+
+    # ARCHITECTURE.md section 3.
+    database_url: str | None = None
+    supabase_jwt_secret: str | None = None
+    supabase_jwks_url: str | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4.1-mini"
+    openai_transcribe_model: str = "gpt-4o-mini-transcribe"
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65_535)
+    async_mode: Literal["gevent", "eventlet", "threading"] = "gevent"
+
+    # Operations.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    local_auth: bool | None = None  # default: on outside production
+    auto_migrate: bool = True
+    database_pool_min: int = Field(default=1, ge=0, le=100)
+    database_pool_max: int = Field(default=10, ge=1, le=200)
+    database_pool_timeout: float = Field(default=5.0, gt=0, le=120)
+    database_connect_timeout: int = Field(default=5, ge=1, le=120)
+    database_statement_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    # None disables server-side prepared statements (Supabase's transaction-mode pooler).
+    database_prepare_threshold: int | None = Field(default=5, ge=0)
+    redis_socket_timeout: float = Field(default=2.0, gt=0, le=60)
+    max_question_length: int = Field(default=1000, ge=10, le=20_000)
+
+    # Embedded development stack (never used in production).
+    data_dir: Path = PROJECT_ROOT / ".data"
+    embedded_pg_port: int = Field(default=54329, ge=1024, le=65_535)
+    embedded_redis_port: int = Field(default=63799, ge=1024, le=65_535)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_prepare_threshold", mode="before")
+    @classmethod
+    def _none_disables(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off", "disabled"}:
+            return None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// or postgres://")
+        return value or None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("supabase_url", "openai_base_url", "supabase_jwks_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else None
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        if self.local_auth is None:
+            self.local_auth = self.flask_env != "production"
+        if self.supabase_jwks_url is None and self.supabase_url:
+            self.supabase_jwks_url = f"{self.supabase_url}/auth/v1/.well-known/jwks.json"
+        if self.database_pool_min > self.database_pool_max:
+            raise ValueError("DATABASE_POOL_MIN must not exceed DATABASE_POOL_MAX")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.flask_env == "production"
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What keeps these settings from running in production: no dev secret, no embedded server."""
+    problems = []
+    if not settings.secret_key or settings.secret_key.startswith(DEV_SECRET_PREFIX):
+        problems.append("SECRET_KEY: required in production (a long random value)")
+    elif len(settings.secret_key) < 32:
+        problems.append("SECRET_KEY: too short for production (at least 32 characters)")
+    if settings.database_url is None:
+        problems.append("DATABASE_URL: required in production (no embedded PostgreSQL)")
+    if settings.redis_url is None:
+        problems.append("REDIS_URL: required in production (no embedded Redis)")
+    if settings.local_auth:
+        problems.append("LOCAL_AUTH: must be false in production")
+    jwt_secret = settings.supabase_jwt_secret
+    if jwt_secret and jwt_secret.startswith(DEV_SECRET_PREFIX):
+        problems.append("SUPABASE_JWT_SECRET: a development secret cannot be used in production")
+    if not jwt_secret and not settings.supabase_jwks_url:
+        problems.append(
+            "SUPABASE_JWT_SECRET or SUPABASE_URL: one is required to verify Supabase tokens"
+        )
+    return problems
+
+
+def _describe(error: dict) -> str:
+    name = ".".join(str(part) for part in error["loc"]).upper() or "CONFIGURATION"
+    message = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, str) and name not in {"SECRET_KEY"} and "KEY" not in name:
+        return f"{name}: {message} (got {value!r})"
+    return f"{name}: {message}"
+
+
+def _dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Secrets generated once per checkout, kept in `.data/`, so tokens survive restarts."""
+    path = data_dir / "dev-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "secret_key": DEV_SECRET_PREFIX + secrets.token_urlsafe(32),
+        "supabase_jwt_secret": DEV_SECRET_PREFIX + secrets.token_urlsafe(32),
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
+    """Read, validate and complete the settings; raise ConfigError listing every problem."""
+    try:
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError([_describe(err) for err in exc.errors()]) from None
+
+    if settings.is_production:
+        problems = production_problems(settings)
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+    if settings.secret_key is None or settings.supabase_jwt_secret is None:
+        generated = _dev_secrets(settings.data_dir)
+        settings.secret_key = settings.secret_key or generated["secret_key"]
+        if settings.supabase_jwt_secret is None and settings.local_auth:
+            settings.supabase_jwt_secret = generated["supabase_jwt_secret"]
+    return settings
+

@@ -1,0 +1,72 @@
+"""The one wiring function: pool, Redis, repositories and services from plain settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from app.config import PROJECT_ROOT, Settings
+from app.repositories.ai_answers_repo import AiAnswersRepository
+from app.repositories.base import Database, create_pool, create_redis
+from app.repositories.migration_repo import MigrationRepository
+from app.repositories.question_repo import QuestionRepository
+from app.repositories.session_repo import SessionRepository
+from app.services.answer_service import AnswerService
+from app.services.health_service import HealthService
+from app.services.migration_service import MigrationService
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    redis: redis.Redis
+    sessions: SessionRepository
+    questions: QuestionRepository
+    ai_answers: AiAnswersRepository
+    migrations: MigrationService
+    answers: AnswerService
+    health: HealthService
+
+    def close(self) -> None:
+        self.db.close()
+        self.redis.close()
+
+
+def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR) -> Container:
+    if not settings.database_url or not settings.redis_url:
+        raise ValueError("build_container needs DATABASE_URL and REDIS_URL resolved")
+    db = Database(
+        create_pool(
+            settings.database_url,
+            min_size=settings.database_pool_min,
+            max_size=settings.database_pool_max,
+            timeout=settings.database_pool_timeout,
+            connect_timeout=settings.database_connect_timeout,
+            statement_timeout_ms=settings.database_statement_timeout_ms,
+            prepare_threshold=settings.database_prepare_threshold,
+        )
+    )
+    redis_client = create_redis(settings.redis_url, socket_timeout=settings.redis_socket_timeout)
+    sessions = SessionRepository(redis_client)
+    ai_answers = AiAnswersRepository()
+    return Container(
+        settings=settings,
+        db=db,
+        redis=redis_client,
+        sessions=sessions,
+        questions=QuestionRepository(),
+        ai_answers=ai_answers,
+        migrations=MigrationService(
+            db=db,
+            repo=MigrationRepository(),
+            migrations_dir=migrations_dir,
+            local_auth=bool(settings.local_auth),
+        ),
+        answers=AnswerService(db=db, answers=ai_answers, sessions=sessions),
+        health=HealthService(db=db, redis_client=redis_client),
+    )

@@ -1,0 +1,1 @@
+"""What HTTP and Socket.IO controllers share."""

@@ -1,0 +1,1 @@
+"""Pydantic models: the answer document, session and voice state, event payloads."""

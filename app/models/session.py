@@ -1,0 +1,27 @@
+"""Live session state kept in Redis as `session:{session_id}` (the seed's section 5)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+SESSION_TTL_SECONDS = 1800
+
+
+def utcnow_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class SessionState(BaseModel):
+    user_id: str
+    connection_id: str | None = None
+    current_question: str | None = None
+    current_step: int = Field(default=0, ge=0)
+    pause_position: int = Field(default=0, ge=0)
+    is_paused: bool = False
+    is_streaming: bool = False
+    conversation_context: dict[str, Any] = Field(default_factory=dict)
+    created_at: str = Field(default_factory=utcnow_iso)
+    last_activity: str = Field(default_factory=utcnow_iso)

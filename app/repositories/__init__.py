@@ -1,0 +1,1 @@
+"""Repositories: the only modules with SQL or Redis key names. They never commit."""

@@ -1,0 +1,96 @@
+"""SQL for `ai_answers`: precomputed and generated answer documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+_COLUMNS = """id, question_hash, question_text, normalized_question, answer_steps,
+    total_duration, subject, usage_count, helpful_votes, total_votes, generated_by,
+    prompt_tokens, completion_tokens, created_at, updated_at"""
+
+
+class AiAnswersRepository:
+    def get_by_hash(self, conn: Connection, question_hash: str) -> dict[str, Any] | None:
+        return conn.execute(
+            f"SELECT {_COLUMNS} FROM ai_answers WHERE question_hash = %s", (question_hash,)
+        ).fetchone()
+
+    def upsert(
+        self,
+        conn: Connection,
+        *,
+        question_hash: str,
+        question_text: str,
+        normalized_question: str,
+        answer_steps: list[dict],
+        total_duration: int,
+        subject: str | None,
+        generated_by: str,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Insert or replace the answer for a hash, keeping its counters.
+        Returns (row, created) where created is False when an existing answer was replaced."""
+        row = conn.execute(
+            f"""
+            INSERT INTO ai_answers (question_hash, question_text, normalized_question,
+                answer_steps, total_duration, subject, generated_by,
+                prompt_tokens, completion_tokens)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (question_hash) DO UPDATE SET
+                question_text = EXCLUDED.question_text,
+                normalized_question = EXCLUDED.normalized_question,
+                answer_steps = EXCLUDED.answer_steps,
+                total_duration = EXCLUDED.total_duration,
+                subject = EXCLUDED.subject,
+                generated_by = EXCLUDED.generated_by,
+                prompt_tokens = EXCLUDED.prompt_tokens,
+                completion_tokens = EXCLUDED.completion_tokens
+            RETURNING {_COLUMNS}, (xmax = 0) AS created
+            """,
+            (
+                question_hash,
+                question_text,
+                normalized_question,
+                Jsonb(answer_steps),
+                total_duration,
+                subject,
+                generated_by,
+                prompt_tokens,
+                completion_tokens,
+            ),
+        ).fetchone()
+        assert row is not None
+        created = row.pop("created")
+        return row, created
+
+    def increment_usage(self, conn: Connection, answer_id: str) -> int | None:
+        row = conn.execute(
+            "UPDATE ai_answers SET usage_count = usage_count + 1 WHERE id = %s "
+            "RETURNING usage_count",
+            (answer_id,),
+        ).fetchone()
+        return row["usage_count"] if row else None
+
+    def record_vote(self, conn: Connection, answer_id: str, *, helpful: bool) -> dict | None:
+        """Count one vote atomically in SQL (no read-modify-write in Python)."""
+        return conn.execute(
+            """
+            UPDATE ai_answers
+               SET total_votes = total_votes + 1,
+                   helpful_votes = helpful_votes + CASE WHEN %s THEN 1 ELSE 0 END
+             WHERE id = %s
+            RETURNING helpful_votes, total_votes
+            """,
+            (helpful, answer_id),
+        ).fetchone()
+
+    def list_all(self, conn: Connection) -> list[dict[str, Any]]:
+        return conn.execute(f"SELECT {_COLUMNS} FROM ai_answers ORDER BY created_at, id").fetchall()
+
+    def count(self, conn: Connection) -> int:
+        row = conn.execute("SELECT count(*) AS n FROM ai_answers").fetchone()
+        return int(row["n"]) if row else 0

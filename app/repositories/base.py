@@ -1,0 +1,135 @@
+"""Access to the two stores, turning their failures into a domain error.
+
+Services own transactions through `Database.transaction()`; repositories receive the connection
+and never commit. A store that is down or slow becomes `ServiceUnavailable` (a clear 503 or
+socket error) within the configured timeouts instead of a hang or a stack trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+import psycopg
+import redis
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from app.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Errors that mean "the database is not reachable or not answering", as opposed to a bug in a
+# query (ProgrammingError) or a constraint violation (IntegrityError), which must surface as such.
+_PG_UNAVAILABLE = (psycopg.OperationalError, PoolTimeout)
+
+
+class Database:
+    def __init__(self, pool: ConnectionPool):
+        self.pool = pool
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A connection inside one transaction: committed on success, rolled back on error."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                yield conn
+        except _PG_UNAVAILABLE as exc:
+            log.warning("PostgreSQL unavailable: %s", exc)
+            raise ServiceUnavailable() from exc
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A connection in autocommit mode, for reads that need no transaction."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except _PG_UNAVAILABLE as exc:
+            log.warning("PostgreSQL unavailable: %s", exc)
+            raise ServiceUnavailable() from exc
+
+    def ping(self, timeout: float = 2.0) -> bool:
+        try:
+            with self.pool.connection(timeout=timeout) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            log.info("PostgreSQL not ready: %s", exc)
+            return False
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def create_pool(
+    conninfo: str,
+    *,
+    min_size: int,
+    max_size: int,
+    timeout: float,
+    connect_timeout: int,
+    statement_timeout_ms: int,
+    prepare_threshold: int | None,
+    name: str = "pizarra",
+) -> ConnectionPool:
+    """A pool of autocommit connections returning dict rows; opened without waiting so the
+    process starts (and reports not-ready) while PostgreSQL is down."""
+    kwargs: dict[str, object] = {
+        "autocommit": True,
+        "row_factory": dict_row,
+        "connect_timeout": connect_timeout,
+        "prepare_threshold": prepare_threshold,
+        "application_name": name,
+    }
+    if statement_timeout_ms:
+        kwargs["options"] = f"-c statement_timeout={statement_timeout_ms}"
+    pool = ConnectionPool(
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        kwargs=kwargs,
+        name=name,
+        open=False,
+        reconnect_timeout=60,
+    )
+    pool.open(wait=False)
+    return pool
+
+
+def create_redis(url: str, *, socket_timeout: float) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=socket_timeout,
+        socket_timeout=socket_timeout,
+        health_check_interval=30,
+    )
+
+
+def redis_call(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a Redis outage inside a repository method into ServiceUnavailable."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("Redis unavailable: %s", exc)
+            raise ServiceUnavailable() from exc
+
+    return wrapper
+
+
+def ping_redis(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        log.info("Redis not ready: %s", exc)
+        return False

@@ -1,0 +1,48 @@
+"""SQL for the migration runner: the `schema_migrations` ledger and the run lock."""
+
+from __future__ import annotations
+
+from psycopg import Connection
+
+# Any constant works; it only has to be the same in every process that migrates this database.
+_MIGRATION_LOCK_KEY = 727_447_001
+
+
+class MigrationRepository:
+    def ensure_ledger(self, conn: Connection) -> None:
+        conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS public.schema_migrations (
+                name TEXT PRIMARY KEY,
+                checksum TEXT NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
+            )
+            """
+        )
+
+    def applied(self, conn: Connection) -> dict[str, str]:
+        rows = conn.execute("SELECT name, checksum FROM public.schema_migrations").fetchall()
+        return {row["name"]: row["checksum"] for row in rows}
+
+    def record(self, conn: Connection, name: str, checksum: str) -> None:
+        conn.execute(
+            "INSERT INTO public.schema_migrations (name, checksum) VALUES (%s, %s)",
+            (name, checksum),
+        )
+
+    def lock(self, conn: Connection) -> None:
+        """Serialize migrations across processes starting at once (session-level lock)."""
+        conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
+
+    def unlock(self, conn: Connection) -> None:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
+
+    def auth_users_exists(self, conn: Connection) -> bool:
+        row = conn.execute("SELECT to_regclass('auth.users') IS NOT NULL AS present").fetchone()
+        return bool(row and row["present"])
+
+    def run_script(self, conn: Connection, sql: str) -> None:
+        """Run a whole SQL file (several statements) inside the caller's transaction."""
+        conn.execute("SET LOCAL statement_timeout = 0")
+        # No parameters and no preparation: the simple query protocol accepts many statements.
+        conn.execute(sql.encode("utf-8"), prepare=False)  # type: ignore[arg-type]

@@ -1,0 +1,154 @@
+"""Redis state of the seed's section 5: sessions, answer cache, voice state, rate-limit counters.
+
+Sessions and voice state are Redis hashes whose field values are JSON, so one field (say,
+`pause_position`) can be written without a read-modify-write race against another writer.
+Every write renews the key's TTL in the same atomic step: a key never lives without expiry.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from app.models.session import SESSION_TTL_SECONDS, SessionState
+from app.models.voice import VOICE_STATE_TTL_SECONDS, VoiceState
+from app.repositories.base import redis_call
+
+ANSWER_CACHE_TTL_SECONDS = 86_400
+
+# Update fields of an existing hash and renew its TTL; a missing (expired) key stays missing
+# instead of coming back as a partial record. KEYS[1]; ARGV[1] = ttl, then field/value pairs.
+_UPDATE_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+# Count one event in a fixed window. The counter and its expiry are set in one script, so a
+# crash can never leave a counter without expiry; a key found without TTL is healed.
+# Returns {count, seconds until the window resets}.
+_COUNT_IN_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if count == 1 or ttl < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
+def session_key(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+def answer_cache_key(question_hash: str) -> str:
+    return f"answer_cache:{question_hash}"
+
+
+def voice_state_key(session_id: str) -> str:
+    return f"voice_state:{session_id}"
+
+
+def question_rate_key(user_id: str) -> str:
+    return f"rate_limit:{user_id}:questions"
+
+
+def _encode(fields: dict[str, Any]) -> dict[str, str]:
+    return {
+        name: json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        for name, value in fields.items()
+    }
+
+
+def _decode(raw: dict[str, str]) -> dict[str, Any]:
+    return {name: json.loads(value) for name, value in raw.items()}
+
+
+class SessionRepository:
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+        self._update_existing = client.register_script(_UPDATE_EXISTING)
+        self._count_in_window = client.register_script(_COUNT_IN_WINDOW)
+
+    # -- sessions -------------------------------------------------------------------------
+    @redis_call
+    def save_session(self, session_id: str, state: SessionState) -> None:
+        key = session_key(session_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=_encode(state.model_dump()))
+            pipe.expire(key, SESSION_TTL_SECONDS)
+            pipe.execute()
+
+    @redis_call
+    def get_session(self, session_id: str) -> SessionState | None:
+        raw = self.redis.hgetall(session_key(session_id))
+        return SessionState.model_validate(_decode(raw)) if raw else None
+
+    @redis_call
+    def update_session(self, session_id: str, fields: dict[str, Any]) -> bool:
+        """Write some fields and renew the TTL; False when the session has expired."""
+        if not fields:
+            return bool(self.redis.expire(session_key(session_id), SESSION_TTL_SECONDS))
+        args: list[Any] = [SESSION_TTL_SECONDS]
+        for name, value in _encode(fields).items():
+            args.extend((name, value))
+        return bool(self._update_existing(keys=[session_key(session_id)], args=args))
+
+    @redis_call
+    def delete_session(self, session_id: str) -> None:
+        self.redis.delete(session_key(session_id))
+
+    # -- answer cache ---------------------------------------------------------------------
+    @redis_call
+    def cache_answer(self, question_hash: str, steps: list[dict], total_duration: int) -> None:
+        value = {
+            "steps": steps,
+            "total_duration": total_duration,
+            "cached_at": datetime.now(UTC).isoformat(),
+        }
+        self.redis.set(
+            answer_cache_key(question_hash),
+            json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+            ex=ANSWER_CACHE_TTL_SECONDS,
+        )
+
+    @redis_call
+    def get_cached_answer(self, question_hash: str) -> dict[str, Any] | None:
+        raw = self.redis.get(answer_cache_key(question_hash))
+        return json.loads(raw) if raw else None
+
+    @redis_call
+    def evict_answer(self, question_hash: str) -> None:
+        self.redis.delete(answer_cache_key(question_hash))
+
+    # -- voice state ----------------------------------------------------------------------
+    @redis_call
+    def save_voice_state(self, session_id: str, state: VoiceState) -> None:
+        key = voice_state_key(session_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=_encode(state.model_dump()))
+            pipe.expire(key, VOICE_STATE_TTL_SECONDS)
+            pipe.execute()
+
+    @redis_call
+    def get_voice_state(self, session_id: str) -> VoiceState | None:
+        raw = self.redis.hgetall(voice_state_key(session_id))
+        return VoiceState.model_validate(_decode(raw)) if raw else None
+
+    @redis_call
+    def delete_voice_state(self, session_id: str) -> None:
+        self.redis.delete(voice_state_key(session_id))
+
+    # -- rate limiting --------------------------------------------------------------------
+    @redis_call
+    def count_question(self, user_id: str, window_seconds: int) -> tuple[int, int]:
+        """Count one question in the user's current window: (count so far, seconds left)."""
+        count, ttl = self._count_in_window(keys=[question_rate_key(user_id)], args=[window_seconds])
+        return int(count), int(ttl)

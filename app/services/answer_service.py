@@ -1,0 +1,121 @@
+"""Precomputed answers: import and export of answer documents (ARCHITECTURE.md section 6)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.errors import InvalidInput
+from app.models.answer import AnswerDocument
+from app.repositories.ai_answers_repo import AiAnswersRepository
+from app.repositories.base import Database
+from app.repositories.session_repo import SessionRepository
+from app.utils.text_processing import generate_hash, normalize_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    hashes: list[str] = field(default_factory=list)
+
+
+def _label(index: int, entry: Any) -> str:
+    question = entry.get("question") if isinstance(entry, dict) else None
+    if isinstance(question, str) and question.strip():
+        short = question.strip()
+        short = short if len(short) <= 60 else short[:57] + "..."
+        return f"entry {index} ({short!r})"
+    return f"entry {index}"
+
+
+def validate_documents(entries: Any) -> list[AnswerDocument]:
+    """Validate every entry; raise InvalidInput listing each problem by entry and field."""
+    if not isinstance(entries, list):
+        raise InvalidInput("El archivo debe contener una lista JSON de respuestas.")
+    if not entries:
+        raise InvalidInput("El archivo no contiene respuestas.")
+    problems: list[str] = []
+    documents: list[AnswerDocument] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        try:
+            document = AnswerDocument.model_validate(entry)
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = ".".join(str(part) for part in error["loc"]) or "(entry)"
+                problems.append(f"{_label(index, entry)}: {where}: {error['msg']}")
+            continue
+        question_hash = generate_hash(document.question)
+        if question_hash in seen:
+            problems.append(
+                f"{_label(index, entry)}: question: same normalized question as entry "
+                f"{seen[question_hash]}"
+            )
+            continue
+        seen[question_hash] = index
+        documents.append(document)
+    if problems:
+        raise InvalidInput(
+            f"{len(problems)} problema(s) en el archivo; no se importó nada.", details=problems
+        )
+    return documents
+
+
+class AnswerService:
+    def __init__(self, *, db: Database, answers: AiAnswersRepository, sessions: SessionRepository):
+        self.db = db
+        self.answers = answers
+        self.sessions = sessions
+
+    def import_answers(self, entries: Any) -> ImportReport:
+        """All or nothing: every entry is validated before the first write, and all rows are
+        upserted in one transaction."""
+        documents = validate_documents(entries)
+        report = ImportReport()
+        with self.db.transaction() as conn:
+            for document in documents:
+                normalized = normalize_text(document.question)
+                question_hash = generate_hash(document.question)
+                _, created = self.answers.upsert(
+                    conn,
+                    question_hash=question_hash,
+                    question_text=document.question,
+                    normalized_question=normalized,
+                    answer_steps=document.steps_json(),
+                    total_duration=document.total_duration or 1,
+                    subject=document.subject,
+                    generated_by=document.generated_by,
+                )
+                report.created += created
+                report.updated += not created
+                report.hashes.append(question_hash)
+        # After commit: a replaced answer must not keep streaming from the 24 h cache.
+        for question_hash in report.hashes:
+            self.sessions.evict_answer(question_hash)
+        log.info("imported answers: %d created, %d updated", report.created, report.updated)
+        return report
+
+    def export_answers(self) -> list[dict[str, Any]]:
+        """Every stored answer in the import format, so export then import is a round trip."""
+        with self.db.connection() as conn:
+            rows = self.answers.list_all(conn)
+        return [
+            {
+                "question": row["question_text"],
+                "subject": row["subject"],
+                "total_duration": row["total_duration"],
+                "generated_by": row["generated_by"],
+                "steps": row["answer_steps"],
+            }
+            for row in rows
+        ]
+
+    def get_answer(self, question: str) -> dict[str, Any] | None:
+        with self.db.connection() as conn:
+            return self.answers.get_by_hash(conn, generate_hash(question))

@@ -1,0 +1,13 @@
+"""Socket.IO handlers (thin controllers). Every failure reaches the client as `error`."""
+
+from __future__ import annotations
+
+from flask_socketio import SocketIO, emit
+
+from app.controllers.errors import error_payload
+
+
+def register_socket_handlers(socketio: SocketIO) -> None:
+    @socketio.on_error_default
+    def _on_error(exc: BaseException) -> None:
+        emit("error", error_payload(exc))

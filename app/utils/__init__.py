@@ -1,0 +1,1 @@
+"""Pure functions: text normalization and hashing, validators, canvas commands."""

@@ -1,0 +1,108 @@
+"""Start Pizarra: `make run` (development) and the container image (production) both come here.
+
+1. Patch the standard library for gevent first (before anything imports socket or threading).
+2. Load and validate the configuration (a clear list of problems, no traceback).
+3. Start the embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset (never in production).
+4. Apply pending migrations and seed data (AUTO_MIGRATE, default on).
+5. Serve HTTP and Socket.IO until Ctrl-C or SIGTERM, then stop the embedded servers cleanly.
+
+`python run.py --prepare-only` does steps 1-4 and exits: the container runs it before gunicorn.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _async_mode() -> str:
+    from dotenv import dotenv_values
+
+    return os.environ.get("ASYNC_MODE") or dotenv_values(".env").get("ASYNC_MODE") or "gevent"
+
+
+if __name__ == "__main__" and _async_mode() == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import gc  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+
+log = logging.getLogger("pizarra")
+
+
+def main(argv: list[str]) -> int:
+    from app import configure_logging, create_app, resolve_backing_services
+    from app.config import ConfigError, load_settings
+    from app.devstack import DevStackError
+
+    prepare_only = "--prepare-only" in argv
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+
+    resolved, devstack = resolve_backing_services(settings)
+    if devstack is not None:
+        try:
+            devstack.start()
+        except DevStackError as exc:
+            log.error("%s", exc)
+            return 1
+    try:
+        app = create_app(resolved)
+        container = app.extensions["pizarra"]
+        if settings.auto_migrate or prepare_only:
+            try:
+                applied = container.migrations.upgrade()
+            except Exception as exc:  # noqa: BLE001 - reported, then exit non-zero
+                log.error("migrations failed, not starting: %s", exc)
+                container.close()
+                return 1
+            log.info(
+                "migrations: %s", f"{len(applied)} applied" if applied else "database is up to date"
+            )
+        if prepare_only:
+            container.close()
+            return 0
+        return _serve(app, resolved)
+    finally:
+        if devstack is not None:
+            devstack.stop()
+
+
+def _serve(app, settings) -> int:
+    from app.extensions import socketio
+
+    def _stop(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, _stop)
+    url = f"http://{settings.host}:{settings.port}"
+    log.info("Pizarra listening on %s (API docs at %s/apidocs, readiness at %s/readyz)", url, url, url)
+    # Long-lived start-up objects are never garbage; keep full collections from scanning them.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 10, 1000)
+    try:
+        socketio.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            use_reloader=False,
+            log_output=settings.log_level == "DEBUG",
+            allow_unsafe_werkzeug=settings.async_mode == "threading",
+        )
+    except KeyboardInterrupt:
+        log.info("shutting down")
+    finally:
+        app.extensions["pizarra"].close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -110,14 +110,19 @@ class EmbeddedPostgres:
     def log_file(self) -> Path:
         return self.data_dir / "postgres.log"
 
-    def _run(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    def _run(self, args: list[str], *, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
         binary = str(_pg_bin() / args[0])
-        kwargs.setdefault("check", True)
-        kwargs.setdefault("capture_output", True)
-        kwargs.setdefault("text", True)
         if self._run_as:
-            kwargs["user"] = self._run_as
-        return subprocess.run([binary, *args[1:]], **kwargs)
+            # Drop root entirely: uid, gid and supplementary groups; and work from a directory
+            # that user can read (the server's tools resolve paths against the cwd).
+            kwargs.update(user=self._run_as, group=self._run_as, extra_groups=[])
+            kwargs.setdefault("cwd", self.data_dir)
+        result = subprocess.run(
+            [binary, *args[1:]], capture_output=True, text=True, check=False, **kwargs
+        )
+        if check and result.returncode != 0:
+            raise DevStackError(f"{args[0]} failed ({result.returncode}): {result.stderr.strip()}")
+        return result
 
     def _prepare_permissions(self) -> None:
         if os.geteuid() != 0:

@@ -6,7 +6,7 @@ questions that differ only in those respects share one hash and so one stored an
 What must NOT collapse is mathematics: `x^2` and `x^3`, `2+3` and `2-3`, `f'(x)` and `f(x)`,
 `2.5` and `25`, `5!` and `5` stay distinct. So operators, brackets, primes, decimal points
 and factorials are kept, sentence punctuation is dropped, and spaces around operators are
-removed so `x ^ 2` and `x^2` agree. `ñ` is a letter of its own in Spanish, not an accented
+removed so `x ^ 2` and `x^2` agree (and spaces just inside brackets). `ñ` is a letter of its own in Spanish, not an accented
 `n` (`año` and `ano` are different questions), so it is kept.
 """
 
@@ -47,8 +47,9 @@ _SUBSCRIPT_RUN = re.compile(r"[₀₁₂₃₄₅₆₇₈₉]+")
 # Combining marks removed by "strip accents"; U+0303 (tilde) is kept only on n (ñ).
 _TILDE = "\u0303"
 
-_OPERATORS = r"+\-*/^=<>()\[\]{}|_!"
-_SPACE_AROUND_OPERATOR = re.compile(rf"\s*([{_OPERATORS}])\s*")
+_OPERATORS = r"+\-*/^=<>|_"
+_SPACE_AROUND_OPERATOR = re.compile(rf"\s*(!=|[{_OPERATORS}])\s*")
+_SPACE_INSIDE_BRACKETS = re.compile(r"([(\[{])\s+|\s+([)\]}])")
 _WHITESPACE = re.compile(r"\s+")
 
 # Sentence punctuation: always dropped.
@@ -126,6 +127,7 @@ def normalize_text(text: str) -> str:
     text = _drop_quotes(text)
     text = _drop_exclamations(text)
     text = _SPACE_AROUND_OPERATOR.sub(r"\1", text)
+    text = _SPACE_INSIDE_BRACKETS.sub(lambda m: m.group(1) or m.group(2), text)
     text = _WHITESPACE.sub(" ", text).strip()
     # Only punctuation ("¿?"): keep it rather than hash every such input to the same "".
     return text or fallback

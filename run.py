@@ -78,12 +78,27 @@ def main(argv: list[str]) -> int:
 def _serve(app, settings) -> int:
     from app.extensions import socketio
 
-    def _stop(signum, _frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+    if settings.async_mode == "gevent":
+        import gevent
 
-    signal.signal(signal.SIGTERM, _stop)
+        def _stop_gevent() -> None:
+            log.info("shutting down")
+            if socketio.wsgi_server is not None:
+                # Stop accepting, give open requests a moment, then return from socketio.run.
+                gevent.spawn(socketio.wsgi_server.stop, timeout=5)
+
+        gevent.signal_handler(signal.SIGTERM, _stop_gevent)
+        gevent.signal_handler(signal.SIGINT, _stop_gevent)
+    else:
+
+        def _stop(signum, _frame):
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+        signal.signal(signal.SIGTERM, _stop)
     url = f"http://{settings.host}:{settings.port}"
-    log.info("Pizarra listening on %s (API docs at %s/apidocs, readiness at %s/readyz)", url, url, url)
+    log.info(
+        "Pizarra listening on %s (API docs at %s/apidocs, readiness at %s/readyz)", url, url, url
+    )
     # Long-lived start-up objects are never garbage; keep full collections from scanning them.
     gc.collect()
     gc.freeze()
@@ -100,6 +115,7 @@ def _serve(app, settings) -> int:
     except KeyboardInterrupt:
         log.info("shutting down")
     finally:
+        log.info("stopped serving")
         app.extensions["pizarra"].close()
     return 0
 

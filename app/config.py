@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEV_SECRET_PREFIX = "dev-"
+DEV_SECRET_PREFIX = "dev-"  # noqa: S105 - a marker, not a secret
 
 
 class ConfigError(Exception):
@@ -202,4 +202,3 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
         if settings.supabase_jwt_secret is None and settings.local_auth:
             settings.supabase_jwt_secret = generated["supabase_jwt_secret"]
     return settings
-

@@ -195,7 +195,11 @@ class EmbeddedPostgres:
                 start_new_session=True,  # Ctrl-C in the terminal reaches us, not the server
             )
             if result.returncode != 0:
-                tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+                tail = (
+                    self.log_file.read_text(errors="replace")[-2000:]
+                    if self.log_file.exists()
+                    else ""
+                )
                 raise DevStackError(f"PostgreSQL did not start:\n{result.stderr}\n{tail}")
         self._ensure_database()
         return self.url

@@ -15,7 +15,7 @@ SWAGGER_TEMPLATE = {
         "title": "Pizarra API",
         "description": (
             "Backend of the Pizarra live lessons. Real-time lessons run over Socket.IO "
-            "(see docs/socket-events.md); this is the HTTP side. Errors always have the shape "
+            "; this is the HTTP side. Errors always have the shape "
             '`{"error": {"code", "message", "retry_after"?}}`.'
         ),
         "version": "1.0.0",

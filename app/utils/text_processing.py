@@ -5,9 +5,9 @@ questions that differ only in those respects share one hash and so one stored an
 
 What must NOT collapse is mathematics: `x^2` and `x^3`, `2+3` and `2-3`, `f'(x)` and `f(x)`,
 `2.5` and `25`, `5!` and `5` stay distinct. So operators, brackets, primes, decimal points
-and factorials are kept, sentence punctuation is dropped, and spaces around operators are
-removed so `x ^ 2` and `x^2` agree (and spaces just inside brackets). `ñ` is a letter of its own in Spanish, not an accented
-`n` (`año` and `ano` are different questions), so it is kept.
+and factorials are kept, sentence punctuation is dropped, and spaces around operators and just
+inside brackets are removed so `x ^ 2` and `x^2` agree. `ñ` is a letter of its own in Spanish,
+not an accented `n` (`año` and `ano` are different questions), so it is kept.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def test_without_auth_schema_and_local_auth_off_the_error_says_what_to_do(
         database_url=empty_database, redis_url=redis_url, local_auth=False
     )
     try:
-        with pytest.raises(MigrationError, match="auth.users does not exist"):
+        with pytest.raises(MigrationError, match=r"auth\.users does not exist"):
             container.migrations.upgrade()
     finally:
         container.close()

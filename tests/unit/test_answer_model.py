@@ -19,7 +19,12 @@ def document(**overrides):
                     {"type": "text", "x": 60, "y": 40, "text": "f(x)", "at": 10},
                 ],
             },
-            {"title": "Resumen", "content_type": "summary", "content": "Pendiente.", "duration": 10},
+            {
+                "title": "Resumen",
+                "content_type": "summary",
+                "content": "Pendiente.",
+                "duration": 10,
+            },
         ],
     }
     base.update(overrides)
@@ -32,7 +37,12 @@ def test_valid_document_keeps_commands_and_sums_duration():
     assert parsed.generated_by == "manual"
     steps = parsed.steps_json()
     assert steps[0]["canvas"][0] == {
-        "type": "line", "x1": 50, "y1": 550, "x2": 750, "y2": 550, "at": 0,
+        "type": "line",
+        "x1": 50,
+        "y1": 550,
+        "x2": 750,
+        "y2": 550,
+        "at": 0,
     }
     assert steps[1]["canvas"] == []
 

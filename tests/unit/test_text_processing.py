@@ -84,7 +84,7 @@ def test_normalized_text_is_readable(text, expected):
 
 def test_hash_is_sha256_of_normalized_text():
     question = "¿Qué es una derivada?"
-    expected = hashlib.sha256("que es una derivada".encode()).hexdigest()
+    expected = hashlib.sha256(b"que es una derivada").hexdigest()
     assert generate_hash(question) == expected
     assert len(generate_hash(question)) == 64
 

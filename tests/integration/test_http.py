@@ -1,0 +1,91 @@
+"""The HTTP surface that exists from the foundation on: probes, API docs and the error envelope."""
+
+import pytest
+
+from app import create_app
+from app.devstack import free_port
+from app.errors import ServiceUnavailable
+from tests.conftest import make_settings
+
+
+@pytest.fixture
+def app_with_stores_down(tmp_path):
+    dead = free_port()
+    application = create_app(
+        make_settings(
+            database_url=f"postgresql://postgres@127.0.0.1:{dead}/nothing",
+            redis_url=f"redis://127.0.0.1:{dead}/0",
+            database_pool_timeout=1,
+            data_dir=tmp_path,
+        )
+    )
+    yield application
+    application.extensions["pizarra"].close()
+
+
+def test_liveness_and_readiness_when_both_stores_answer(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ready", "checks": {"postgres": True, "redis": True}}
+
+
+def test_not_ready_while_stores_are_down_but_still_alive(app_with_stores_down):
+    client = app_with_stores_down.test_client()
+    assert client.get("/healthz").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json == {
+        "status": "unavailable",
+        "checks": {"postgres": False, "redis": False},
+    }
+
+
+def test_swagger_ui_and_openapi_spec_are_served(client):
+    assert client.get("/apidocs/").status_code == 200
+    spec = client.get("/apispec_1.json").json
+    assert spec["info"]["title"] == "Pizarra API"
+    assert {"/healthz", "/readyz"} <= set(spec["paths"])
+
+
+def test_unknown_route_gets_the_error_envelope_in_spanish(client):
+    response = client.get("/api/v1/no-existe")
+    assert response.status_code == 404
+    assert response.json == {
+        "error": {"code": "NOT_FOUND", "message": "No encontramos lo que buscas."}
+    }
+
+
+def test_wrong_method_gets_the_error_envelope(client):
+    response = client.post("/healthz")
+    assert response.status_code == 405
+    assert response.json["error"]["code"] == "INVALID_INPUT"
+
+
+def test_failures_never_leak_internals(settings, tmp_path):
+    application = create_app(settings)
+
+    @application.get("/boom")
+    def boom():
+        raise RuntimeError("SELECT secret FROM internals; Traceback")
+
+    @application.get("/down")
+    def down():
+        raise ServiceUnavailable()
+
+    client = application.test_client()
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.json["error"]["code"] == "INTERNAL_ERROR"
+    assert "SELECT" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+
+    response = client.get("/down")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json["error"] == {
+        "code": "INTERNAL_ERROR",
+        "message": ServiceUnavailable.default_message,
+        "retry_after": 5,
+    }
+    application.extensions["pizarra"].close()

@@ -1,0 +1,182 @@
+"""`run.py` as `make run` and the container start it: a real process on a real port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+import requests
+
+from app.devstack import free_port
+from tests.conftest import TEST_SECRET, create_database, drop_database
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "REDIS_", "FLASK_", "SUPABASE_", "EMBEDDED_"))
+        and k not in {"PORT", "HOST", "SECRET_KEY", "DATA_DIR", "LOCAL_AUTH", "ASYNC_MODE"}
+    }
+    env.update(PYTHONPATH=str(ROOT), DATA_DIR=str(tmp_path / "data"), **extra)
+    return env
+
+
+def start(env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py")],
+        cwd=cwd,  # no .env there: only the environment we pass counts
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 90) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"run.py exited with {proc.returncode}:\n{proc.stdout.read()}")
+        try:
+            response = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            if response.status_code == 200:
+                return response
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"not ready within {timeout}s:\n{proc.stdout.read()}")
+
+
+def stop(proc: subprocess.Popen, sig: int) -> tuple[int, str]:
+    proc.send_signal(sig)
+    try:
+        output, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        pytest.fail(f"did not stop within 30s after {signal.Signals(sig).name}:\n{output}")
+    return proc.returncode, output
+
+
+def port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_serves_on_configured_stores_and_stops_on_sigterm(pg_server_url, redis_url, tmp_path):
+    database_url = create_database(pg_server_url)
+    port = free_port()
+    env = clean_env(
+        tmp_path,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        PORT=str(port),
+        SECRET_KEY=TEST_SECRET,
+    )
+    try:
+        proc = start(env, tmp_path)
+        assert wait_ready(proc, port).json()["checks"] == {"postgres": True, "redis": True}
+        assert requests.get(f"http://127.0.0.1:{port}/apidocs/", timeout=5).status_code == 200
+        # Socket.IO answers its handshake over the same port.
+        handshake = requests.get(
+            f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling", timeout=5
+        )
+        assert handshake.status_code == 200 and '"sid"' in handshake.text
+        code, output = stop(proc, signal.SIGTERM)
+        assert code == 0, output
+        assert "migrations: 4 applied" in output
+        assert "Traceback" not in output
+    finally:
+        drop_database(pg_server_url, database_url)
+
+
+def test_without_urls_it_runs_embedded_stores_and_keeps_data_between_runs(tmp_path):
+    port, pg_port, redis_port = free_port(), free_port(), free_port()
+    env = clean_env(
+        tmp_path,
+        PORT=str(port),
+        EMBEDDED_PG_PORT=str(pg_port),
+        EMBEDDED_REDIS_PORT=str(redis_port),
+    )
+    proc = start(env, tmp_path)
+    wait_ready(proc, port)
+    pg_url = f"postgresql://postgres@127.0.0.1:{pg_port}/pizarra"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE subscription_plans SET price_monthly = 1.23 WHERE name = 'basic'")
+    redis.Redis(port=redis_port).set("answer_cache:persisted", "sí")
+
+    code, output = stop(proc, signal.SIGINT)  # Ctrl-C
+    assert code == 0, output
+    assert "Traceback" not in output
+    assert not port_open(pg_port) and not port_open(redis_port), "embedded servers left running"
+
+    proc = start(env, tmp_path)
+    try:
+        wait_ready(proc, port)
+        with psycopg.connect(pg_url) as conn:
+            price = conn.execute(
+                "SELECT price_monthly FROM subscription_plans WHERE name = 'basic'"
+            ).fetchone()[0]
+        assert float(price) == 1.23
+        assert redis.Redis(port=redis_port).get("answer_cache:persisted") == "sí".encode()
+    finally:
+        code, output = stop(proc, signal.SIGINT)
+    assert code == 0
+    assert "database is up to date" in output
+
+    # The CLI starts the embedded stores for one command and stops them again.
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "db", "status"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[x] 003_seed_data.sql" in result.stdout
+    assert not port_open(pg_port) and not port_open(redis_port)
+
+
+def test_bad_configuration_is_reported_without_a_traceback(tmp_path):
+    env = clean_env(tmp_path, PORT="cinco mil", DATABASE_URL="mysql://nope")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "PORT" in result.stderr and "DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_refuses_to_start_with_dev_defaults(tmp_path):
+    env = clean_env(tmp_path, FLASK_ENV="production")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "SECRET_KEY" in result.stderr and "DATABASE_URL" in result.stderr
+    assert not (tmp_path / "data").exists(), "no embedded server may start in production"

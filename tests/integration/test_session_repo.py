@@ -1,0 +1,59 @@
+"""The Redis keys of the seed's section 5, with their TTLs, on a real Redis."""
+
+from app.models.session import SessionState
+from app.models.voice import VoiceState
+
+
+def test_session_round_trips_with_a_30_minute_ttl(container, redis_client):
+    state = SessionState(user_id="u1", connection_id="sid-1", conversation_context={"a": [1]})
+    container.sessions.save_session("s1", state)
+    assert container.sessions.get_session("s1") == state
+    assert 1790 <= redis_client.ttl("session:s1") <= 1800
+    assert redis_client.type("session:s1") == "hash"
+
+
+def test_updating_fields_keeps_the_rest_and_renews_the_ttl(container, redis_client):
+    container.sessions.save_session("s1", SessionState(user_id="u1", current_question="abc"))
+    redis_client.expire("session:s1", 5)
+    assert container.sessions.update_session(
+        "s1", {"pause_position": 150, "is_paused": True, "current_step": 3}
+    )
+    state = container.sessions.get_session("s1")
+    assert (state.pause_position, state.is_paused, state.current_step) == (150, True, 3)
+    assert state.current_question == "abc"
+    assert redis_client.ttl("session:s1") > 1790
+
+
+def test_an_expired_session_is_not_resurrected_by_an_update(container, redis_client):
+    assert container.sessions.update_session("gone", {"is_paused": True}) is False
+    assert not redis_client.exists("session:gone")
+    assert container.sessions.get_session("gone") is None
+
+
+def test_answer_cache_holds_steps_for_24_hours(container, redis_client):
+    steps = [{"title": "Idea", "content": "¡Hola, $x^2$!"}]
+    container.sessions.cache_answer("h" * 64, steps, 90)
+    cached = container.sessions.get_cached_answer("h" * 64)
+    assert cached["steps"] == steps and cached["total_duration"] == 90 and cached["cached_at"]
+    assert 86_390 <= redis_client.ttl("answer_cache:" + "h" * 64) <= 86_400
+    container.sessions.evict_answer("h" * 64)
+    assert container.sessions.get_cached_answer("h" * 64) is None
+
+
+def test_voice_state_lives_5_minutes(container, redis_client):
+    container.sessions.save_voice_state("s1", VoiceState(is_recording=True, chunks_received=2))
+    state = container.sessions.get_voice_state("s1")
+    assert state.is_recording and state.chunks_received == 2
+    assert 290 <= redis_client.ttl("voice_state:s1") <= 300
+    container.sessions.delete_voice_state("s1")
+    assert container.sessions.get_voice_state("s1") is None
+
+
+def test_question_counter_counts_within_a_window_that_always_expires(container, redis_client):
+    assert container.sessions.count_question("u1", 60) == (1, 60)
+    count, ttl = container.sessions.count_question("u1", 60)
+    assert count == 2 and 0 < ttl <= 60
+    # A counter left without expiry (a crash elsewhere, an operator's SET) is healed.
+    redis_client.set("rate_limit:u2:questions", 7)
+    assert container.sessions.count_question("u2", 60) == (8, 60)
+    assert redis_client.ttl("rate_limit:u2:questions") == 60

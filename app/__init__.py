@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 
 from flask import Flask
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     container = build_container(settings)
     app.extensions["pizarra"] = container
+    # Close the pool before interpreter teardown (gunicorn workers exit without a hook of ours).
+    atexit.register(container.close)
     app.extensions["pizarra_devstack"] = devstack
 
     register_error_handlers(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -49,7 +50,10 @@ def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 90) -> reques
         if proc.poll() is not None:
             pytest.fail(f"run.py exited with {proc.returncode}:\n{proc.stdout.read()}")
         try:
-            response = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            # Connection: close, so no idle keep-alive connection holds up a graceful stop.
+            response = requests.get(
+                f"http://127.0.0.1:{port}/readyz", timeout=2, headers={"Connection": "close"}
+            )
             if response.status_code == 200:
                 return response
         except requests.ConnectionError:
@@ -93,7 +97,9 @@ def test_serves_on_configured_stores_and_stops_on_sigterm(pg_server_url, redis_u
         assert requests.get(f"http://127.0.0.1:{port}/apidocs/", timeout=5).status_code == 200
         # Socket.IO answers its handshake over the same port.
         handshake = requests.get(
-            f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling", timeout=5
+            f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling",
+            timeout=5,
+            headers={"Connection": "close"},
         )
         assert handshake.status_code == 200 and '"sid"' in handshake.text
         code, output = stop(proc, signal.SIGTERM)
@@ -180,3 +186,42 @@ def test_production_refuses_to_start_with_dev_defaults(tmp_path):
     assert result.returncode == 2
     assert "SECRET_KEY" in result.stderr and "DATABASE_URL" in result.stderr
     assert not (tmp_path / "data").exists(), "no embedded server may start in production"
+
+
+def test_the_container_command_migrates_then_serves_with_gunicorn(
+    pg_server_url, redis_url, tmp_path
+):
+    """The Dockerfile's CMD, run as written, in a directory laid out like the image's WORKDIR."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = json.loads(next(line for line in dockerfile.splitlines() if line.startswith("CMD "))[4:])
+    workdir = tmp_path / "srv"
+    workdir.mkdir()
+    for name in ("app", "migrations", "run.py"):
+        (workdir / name).symlink_to(ROOT / name)
+    database_url = create_database(pg_server_url)
+    port = free_port()
+    env = clean_env(
+        tmp_path,
+        FLASK_ENV="development",  # as docker-compose runs it: local auth shim on plain Postgres
+        HOST="127.0.0.1",
+        PORT=str(port),
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        SECRET_KEY=TEST_SECRET,
+        SUPABASE_JWT_SECRET=TEST_SECRET,
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    )
+    env.pop("PYTHONPATH")
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_ready(proc, port)
+        code, output = stop(proc, signal.SIGTERM)
+        assert code == 0, output
+        assert "migrations: 4 applied" in output
+        assert "GeventWebSocketWorker" in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        drop_database(pg_server_url, database_url)

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        env_ignore_empty=True,  # `SECRET_KEY=` in .env means "unset", not "empty secret"
     )
 
     # The seed's section 10.

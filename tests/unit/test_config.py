@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from app.config import ConfigError, Settings, load_settings
+from app.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 
 STRONG_SECRET = "s3cr3t-" + "x" * 40
 
@@ -114,3 +114,14 @@ def test_production_starts_with_real_configuration(tmp_path, monkeypatch):
     )
     assert settings.local_auth is False
     assert settings.supabase_jwks_url == "https://abc.supabase.co/auth/v1/.well-known/jwks.json"
+
+
+def test_env_example_loads_as_is_and_documents_every_setting(tmp_path, monkeypatch):
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    settings = load(tmp_path, monkeypatch, example.replace("DATA_DIR=.data\n", ""))
+    assert settings.flask_env == "development"
+    assert settings.uses_embedded_postgres and settings.uses_embedded_redis
+    assert settings.secret_key and settings.secret_key.startswith("dev-")
+    assert settings.cors_origins == ["http://localhost:5173"]
+    documented = {line.split("=", 1)[0].lower() for line in example.splitlines() if "=" in line}
+    assert set(Settings.model_fields) <= documented

@@ -12,7 +12,7 @@ help:
 	@echo "make test              the whole suite on real PostgreSQL and Redis (TEST_DATABASE_URL/TEST_REDIS_URL or embedded)"
 	@echo "make test-unit         unit tests only"
 	@echo "make test-integration  integration tests only"
-	@echo "make lint              ruff"
+	@echo "make lint              ruff (check and format) and mypy"
 	@echo "make migrate           apply pending migrations and seed data"
 	@echo "make clean-data        delete the embedded databases under .data/ (asks first)"
 
@@ -39,6 +39,7 @@ test-integration: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -6,10 +6,16 @@ import atexit
 import logging
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from app.config import ConfigError, Settings, load_settings
 
 __all__ = ["create_app"]
+
+
+class JSONProvider(DefaultJSONProvider):
+    ensure_ascii = False  # Spanish text stays readable in responses
+    sort_keys = False  # fields in the order the code builds them
 
 
 def configure_logging(level: str) -> None:
@@ -51,10 +57,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
-        JSON_SORT_KEYS=False,
     )
-    app.json.ensure_ascii = False  # Spanish text stays readable in responses
-    app.json.sort_keys = False
+    app.json = JSONProvider(app)
 
     container = build_container(settings)
     app.extensions["pizarra"] = container

@@ -23,15 +23,15 @@ def backing_services() -> Iterator[None]:
     """Start the embedded servers for the length of a command when they are not running
     (and stop only what was started here), so the CLI works without `make run`."""
     devstack = current_app.extensions.get("pizarra_devstack")
-    started = devstack is not None and not devstack.is_running()
-    if started:
-        click.echo("starting the embedded PostgreSQL/Redis for this command...", err=True)
-        devstack.start()
+    if devstack is None or devstack.is_running():
+        yield
+        return
+    click.echo("starting the embedded PostgreSQL/Redis for this command...", err=True)
+    devstack.start()
     try:
         yield
     finally:
-        if started:
-            devstack.stop()
+        devstack.stop()
 
 
 def _fail(message: str, details: list[str] | None = None) -> None:

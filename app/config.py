@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -160,7 +161,7 @@ def production_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     name = ".".join(str(part) for part in error["loc"]).upper() or "CONFIGURATION"
     message = error["msg"].removeprefix("Value error, ")
     value = error.get("input")
@@ -187,7 +188,7 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
 def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
     """Read, validate and complete the settings; raise ConfigError listing every problem."""
     try:
-        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type,call-arg]
     except ValidationError as exc:
         raise ConfigError([_describe(err) for err in exc.errors()]) from None
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import Connection
 from psycopg.types.json import Jsonb
+
+from app.repositories.base import DbConnection
 
 _COLUMNS = """id, question_hash, question_text, normalized_question, answer_steps,
     total_duration, subject, usage_count, helpful_votes, total_votes, generated_by,
@@ -13,14 +14,14 @@ _COLUMNS = """id, question_hash, question_text, normalized_question, answer_step
 
 
 class AiAnswersRepository:
-    def get_by_hash(self, conn: Connection, question_hash: str) -> dict[str, Any] | None:
+    def get_by_hash(self, conn: DbConnection, question_hash: str) -> dict[str, Any] | None:
         return conn.execute(
             f"SELECT {_COLUMNS} FROM ai_answers WHERE question_hash = %s", (question_hash,)
         ).fetchone()
 
     def upsert(
         self,
-        conn: Connection,
+        conn: DbConnection,
         *,
         question_hash: str,
         question_text: str,
@@ -67,7 +68,7 @@ class AiAnswersRepository:
         created = row.pop("created")
         return row, created
 
-    def increment_usage(self, conn: Connection, answer_id: str) -> int | None:
+    def increment_usage(self, conn: DbConnection, answer_id: str) -> int | None:
         row = conn.execute(
             "UPDATE ai_answers SET usage_count = usage_count + 1 WHERE id = %s "
             "RETURNING usage_count",
@@ -75,7 +76,7 @@ class AiAnswersRepository:
         ).fetchone()
         return row["usage_count"] if row else None
 
-    def record_vote(self, conn: Connection, answer_id: str, *, helpful: bool) -> dict | None:
+    def record_vote(self, conn: DbConnection, answer_id: str, *, helpful: bool) -> dict | None:
         """Count one vote atomically in SQL (no read-modify-write in Python)."""
         return conn.execute(
             """
@@ -88,9 +89,9 @@ class AiAnswersRepository:
             (helpful, answer_id),
         ).fetchone()
 
-    def list_all(self, conn: Connection) -> list[dict[str, Any]]:
+    def list_all(self, conn: DbConnection) -> list[dict[str, Any]]:
         return conn.execute(f"SELECT {_COLUMNS} FROM ai_answers ORDER BY created_at, id").fetchall()
 
-    def count(self, conn: Connection) -> int:
+    def count(self, conn: DbConnection) -> int:
         row = conn.execute("SELECT count(*) AS n FROM ai_answers").fetchone()
         return int(row["n"]) if row else 0

@@ -11,11 +11,11 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, cast
 
 import psycopg
 import redis
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app.errors import ServiceUnavailable
@@ -29,27 +29,30 @@ R = TypeVar("R")
 # query (ProgrammingError) or a constraint violation (IntegrityError), which must surface as such.
 _PG_UNAVAILABLE = (psycopg.OperationalError, PoolTimeout)
 
+# Pool connections return rows as dicts (row_factory=dict_row below).
+DbConnection = psycopg.Connection[DictRow]
+
 
 class Database:
     def __init__(self, pool: ConnectionPool):
         self.pool = pool
 
     @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection]:
+    def transaction(self) -> Iterator[DbConnection]:
         """A connection inside one transaction: committed on success, rolled back on error."""
         try:
             with self.pool.connection() as conn, conn.transaction():
-                yield conn
+                yield cast(DbConnection, conn)
         except _PG_UNAVAILABLE as exc:
             log.warning("PostgreSQL unavailable: %s", exc)
             raise ServiceUnavailable() from exc
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
+    def connection(self) -> Iterator[DbConnection]:
         """A connection in autocommit mode, for reads that need no transaction."""
         try:
             with self.pool.connection() as conn:
-                yield conn
+                yield cast(DbConnection, conn)
         except _PG_UNAVAILABLE as exc:
             log.warning("PostgreSQL unavailable: %s", exc)
             raise ServiceUnavailable() from exc

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from psycopg import Connection
+from app.repositories.base import DbConnection
 
 # Any constant works; it only has to be the same in every process that migrates this database.
 _MIGRATION_LOCK_KEY = 727_447_001
 
 
 class MigrationRepository:
-    def ensure_ledger(self, conn: Connection) -> None:
+    def ensure_ledger(self, conn: DbConnection) -> None:
         conn.execute(
             """
             CREATE TABLE IF NOT EXISTS public.schema_migrations (
@@ -20,29 +20,29 @@ class MigrationRepository:
             """
         )
 
-    def applied(self, conn: Connection) -> dict[str, str]:
+    def applied(self, conn: DbConnection) -> dict[str, str]:
         rows = conn.execute("SELECT name, checksum FROM public.schema_migrations").fetchall()
         return {row["name"]: row["checksum"] for row in rows}
 
-    def record(self, conn: Connection, name: str, checksum: str) -> None:
+    def record(self, conn: DbConnection, name: str, checksum: str) -> None:
         conn.execute(
             "INSERT INTO public.schema_migrations (name, checksum) VALUES (%s, %s)",
             (name, checksum),
         )
 
-    def lock(self, conn: Connection) -> None:
+    def lock(self, conn: DbConnection) -> None:
         """Serialize migrations across processes starting at once (session-level lock)."""
         conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
 
-    def unlock(self, conn: Connection) -> None:
+    def unlock(self, conn: DbConnection) -> None:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
 
-    def auth_users_exists(self, conn: Connection) -> bool:
+    def auth_users_exists(self, conn: DbConnection) -> bool:
         row = conn.execute("SELECT to_regclass('auth.users') IS NOT NULL AS present").fetchone()
         return bool(row and row["present"])
 
-    def run_script(self, conn: Connection, sql: str) -> None:
+    def run_script(self, conn: DbConnection, sql: str) -> None:
         """Run a whole SQL file (several statements) inside the caller's transaction."""
         conn.execute("SET LOCAL statement_timeout = 0")
         # No parameters and no preparation: the simple query protocol accepts many statements.
-        conn.execute(sql.encode("utf-8"), prepare=False)  # type: ignore[arg-type]
+        conn.execute(sql.encode("utf-8"), prepare=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import Connection
+from app.repositories.base import DbConnection
 
 _COLUMNS = """id, code, subject, topic, difficulty, question, options, correct_answer,
     explanation, use_latex, times_seen, times_correct, exam_probability, tags,
@@ -12,17 +12,17 @@ _COLUMNS = """id, code, subject, topic, difficulty, question, options, correct_a
 
 
 class QuestionRepository:
-    def get_by_code(self, conn: Connection, code: str) -> dict[str, Any] | None:
+    def get_by_code(self, conn: DbConnection, code: str) -> dict[str, Any] | None:
         return conn.execute(f"SELECT {_COLUMNS} FROM questions WHERE code = %s", (code,)).fetchone()
 
-    def get_by_id(self, conn: Connection, question_id: str) -> dict[str, Any] | None:
+    def get_by_id(self, conn: DbConnection, question_id: str) -> dict[str, Any] | None:
         return conn.execute(
             f"SELECT {_COLUMNS} FROM questions WHERE id = %s", (question_id,)
         ).fetchone()
 
-    def list(
+    def list_questions(
         self,
-        conn: Connection,
+        conn: DbConnection,
         *,
         subject: str | None = None,
         topic: str | None = None,
@@ -49,7 +49,7 @@ class QuestionRepository:
             },
         ).fetchall()
 
-    def record_attempt(self, conn: Connection, question_id: str, *, correct: bool) -> dict | None:
+    def record_attempt(self, conn: DbConnection, question_id: str, *, correct: bool) -> dict | None:
         return conn.execute(
             """
             UPDATE questions
@@ -61,7 +61,7 @@ class QuestionRepository:
             (correct, question_id),
         ).fetchone()
 
-    def list_subjects(self, conn: Connection) -> list[dict[str, Any]]:
+    def list_subjects(self, conn: DbConnection) -> list[dict[str, Any]]:
         return conn.execute(
             "SELECT subject, count(*) AS questions FROM questions GROUP BY subject ORDER BY subject"
         ).fetchall()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -58,14 +58,14 @@ def question_rate_key(user_id: str) -> str:
     return f"rate_limit:{user_id}:questions"
 
 
-def _encode(fields: dict[str, Any]) -> dict[str, str]:
+def _encode(fields: dict[str, Any]) -> dict[str | bytes, str | bytes]:
     return {
         name: json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         for name, value in fields.items()
     }
 
 
-def _decode(raw: dict[str, str]) -> dict[str, Any]:
+def _decode(raw: dict) -> dict[str, Any]:
     return {name: json.loads(value) for name, value in raw.items()}
 
 
@@ -81,13 +81,13 @@ class SessionRepository:
         key = session_key(session_id)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
-            pipe.hset(key, mapping=_encode(state.model_dump()))
+            pipe.hset(key, mapping=cast(Any, _encode(state.model_dump())))
             pipe.expire(key, SESSION_TTL_SECONDS)
             pipe.execute()
 
     @redis_call
     def get_session(self, session_id: str) -> SessionState | None:
-        raw = self.redis.hgetall(session_key(session_id))
+        raw = cast(dict, self.redis.hgetall(session_key(session_id)))
         return SessionState.model_validate(_decode(raw)) if raw else None
 
     @redis_call
@@ -133,13 +133,13 @@ class SessionRepository:
         key = voice_state_key(session_id)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
-            pipe.hset(key, mapping=_encode(state.model_dump()))
+            pipe.hset(key, mapping=cast(Any, _encode(state.model_dump())))
             pipe.expire(key, VOICE_STATE_TTL_SECONDS)
             pipe.execute()
 
     @redis_call
     def get_voice_state(self, session_id: str) -> VoiceState | None:
-        raw = self.redis.hgetall(voice_state_key(session_id))
+        raw = cast(dict, self.redis.hgetall(voice_state_key(session_id)))
         return VoiceState.model_validate(_decode(raw)) if raw else None
 
     @redis_call

@@ -77,12 +77,14 @@ def test_seeded_exam_question_is_found_by_code(container, conn):
 
 
 def test_question_bank_filters_by_subject_most_likely_first(container, conn):
-    rows = container.questions.list(conn, subject="calculo")
+    rows = container.questions.list_questions(conn, subject="calculo")
     assert {r["subject"] for r in rows} == {"calculo"}
     probabilities = [r["exam_probability"] for r in rows]
     assert probabilities == sorted(probabilities, reverse=True)
     assert (
-        container.questions.list(conn, subject="calculo", difficulty="hard", limit=5)[0]["code"]
+        container.questions.list_questions(conn, subject="calculo", difficulty="hard", limit=5)[0][
+            "code"
+        ]
         == "2024Calculo12"
     )
     subjects = {r["subject"] for r in container.questions.list_subjects(conn)}

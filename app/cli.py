@@ -16,6 +16,7 @@ from app.errors import AppError
 
 db_cli = AppGroup("db", help="Database migrations and seed data.")
 answers_cli = AppGroup("answers", help="Precomputed answers (answer documents).")
+users_cli = AppGroup("users", help="Local development users (LOCAL_AUTH only).")
 
 
 @contextmanager
@@ -105,6 +106,24 @@ def answers_export(out: Path | None) -> None:
         click.echo(text)
 
 
+@users_cli.command("dev-token")
+@click.argument("email")
+@click.option("--name", "full_name", help="Full name shown in the profile")
+@click.option("--ttl", default=3600, show_default=True, help="Seconds until the token expires")
+def users_dev_token(email: str, full_name: str | None, ttl: int) -> None:
+    """Create (or reuse) a local user and print a Supabase-shaped access token for it."""
+    container = current_app.extensions["pizarra"]
+    if container.dev_tokens is None:
+        _fail("dev tokens need local auth (LOCAL_AUTH=true, never in production)")
+    with backing_services():
+        try:
+            token = container.dev_tokens.issue(email=email, full_name=full_name, ttl_seconds=ttl)
+        except AppError as exc:
+            _fail(exc.message)
+    click.echo(token)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(answers_cli)
+    app.cli.add_command(users_cli)

@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_ISSUER = "pizarra-local-auth"
 DEV_SECRET_PREFIX = "dev-"  # noqa: S105 - a marker, not a secret
 
 
@@ -60,6 +61,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65_535)
     async_mode: Literal["gevent", "eventlet", "threading"] = "gevent"
+
+    # Token verification (app/auth).
+    supabase_jwt_issuer: str | None = None  # default: ${SUPABASE_URL}/auth/v1
+    auth_allow_anonymous: bool = False
+    jwks_fetch_timeout: float = Field(default=2.0, gt=0, le=30)
+    jwks_refresh_throttle_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # How long "this login session still exists" is trusted before asking auth.sessions again.
+    auth_session_cache_seconds: int = Field(default=60, ge=1, le=60)
 
     # Operations.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -121,6 +130,11 @@ class Settings(BaseSettings):
             self.local_auth = self.flask_env != "production"
         if self.supabase_jwks_url is None and self.supabase_url:
             self.supabase_jwks_url = f"{self.supabase_url}/auth/v1/.well-known/jwks.json"
+        if self.supabase_jwt_issuer is None:
+            if self.supabase_url:
+                self.supabase_jwt_issuer = f"{self.supabase_url}/auth/v1"
+            elif self.local_auth:
+                self.supabase_jwt_issuer = LOCAL_ISSUER
         if self.database_pool_min > self.database_pool_max:
             raise ValueError("DATABASE_POOL_MIN must not exceed DATABASE_POOL_MAX")
         return self

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import redis
 
+from app.auth.verifier import JwksCache, TokenVerifier
 from app.config import PROJECT_ROOT, Settings
 from app.repositories.ai_answers_repo import AiAnswersRepository
+from app.repositories.auth_repo import AuthRepository
 from app.repositories.base import Database, create_pool, create_redis
 from app.repositories.migration_repo import MigrationRepository
 from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
 from app.services.answer_service import AnswerService
+from app.services.auth_service import AuthService, DevTokenService
 from app.services.health_service import HealthService
 from app.services.migration_service import MigrationService
 
@@ -31,6 +34,8 @@ class Container:
     migrations: MigrationService
     answers: AnswerService
     health: HealthService
+    auth: AuthService | None
+    dev_tokens: DevTokenService | None
 
     def close(self) -> None:
         self.db.close()
@@ -54,6 +59,8 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
     redis_client = create_redis(settings.redis_url, socket_timeout=settings.redis_socket_timeout)
     sessions = SessionRepository(redis_client)
     ai_answers = AiAnswersRepository()
+    auth_repo = AuthRepository()
+    verifier = build_verifier(settings)
     return Container(
         settings=settings,
         db=db,
@@ -69,4 +76,41 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         ),
         answers=AnswerService(db=db, answers=ai_answers, sessions=sessions),
         health=HealthService(db=db, redis_client=redis_client),
+        auth=AuthService(
+            verifier=verifier,
+            db=db,
+            auth_repo=auth_repo,
+            sessions=sessions,
+            session_cache_seconds=settings.auth_session_cache_seconds,
+        )
+        if verifier
+        else None,
+        dev_tokens=DevTokenService(
+            db=db,
+            auth_repo=auth_repo,
+            jwt_secret=settings.supabase_jwt_secret,
+            issuer=settings.supabase_jwt_issuer,
+        )
+        if settings.local_auth and settings.supabase_jwt_secret
+        else None,
+    )
+
+
+def build_verifier(settings: Settings) -> TokenVerifier | None:
+    jwks = (
+        JwksCache(
+            settings.supabase_jwks_url,
+            fetch_timeout=settings.jwks_fetch_timeout,
+            throttle_seconds=settings.jwks_refresh_throttle_seconds,
+        )
+        if settings.supabase_jwks_url
+        else None
+    )
+    if not settings.supabase_jwt_secret and jwks is None:
+        return None
+    return TokenVerifier(
+        jwt_secret=settings.supabase_jwt_secret,
+        jwks=jwks,
+        issuer=settings.supabase_jwt_issuer,
+        allow_anonymous=settings.auth_allow_anonymous,
     )

@@ -58,6 +58,10 @@ def question_rate_key(user_id: str) -> str:
     return f"rate_limit:{user_id}:questions"
 
 
+def auth_session_key(session_id: str) -> str:
+    return f"auth_session:{session_id}"
+
+
 def _encode(fields: dict[str, Any]) -> dict[str | bytes, str | bytes]:
     return {
         name: json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -145,6 +149,20 @@ class SessionRepository:
     @redis_call
     def delete_voice_state(self, session_id: str) -> None:
         self.redis.delete(voice_state_key(session_id))
+
+    # -- login sessions still alive (a short cache of auth.sessions) -------------------------
+    @redis_call
+    def get_auth_session_active(self, session_id: str) -> bool | None:
+        value = self.redis.get(auth_session_key(session_id))
+        return None if value is None else value == "1"
+
+    @redis_call
+    def set_auth_session_active(self, session_id: str, active: bool, ttl_seconds: int) -> None:
+        self.redis.set(auth_session_key(session_id), "1" if active else "0", ex=ttl_seconds)
+
+    @redis_call
+    def forget_auth_session(self, session_id: str) -> None:
+        self.redis.delete(auth_session_key(session_id))
 
     # -- rate limiting --------------------------------------------------------------------
     @redis_call

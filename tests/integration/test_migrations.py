@@ -3,9 +3,11 @@ import threading
 import psycopg
 import pytest
 
+from app.container import MIGRATIONS_DIR
 from app.services.migration_service import MigrationError
 from tests.conftest import build_test_container, create_database, drop_database
 
+MIGRATION_FILES = sorted(path.name for path in MIGRATIONS_DIR.glob("[0-9]*.sql"))
 SEED_TABLES = {
     "profiles",
     "questions",
@@ -41,8 +43,8 @@ def test_upgrade_creates_all_ten_tables_with_row_level_security(empty_database, 
         applied = container.migrations.upgrade()
     finally:
         container.close()
-    assert applied == [
-        "local/000_auth_shim.sql",
+    assert applied == ["local/000_auth_shim.sql", *MIGRATION_FILES]
+    assert MIGRATION_FILES[:3] == [
         "001_create_tables.sql",
         "002_add_indexes.sql",
         "003_seed_data.sql",
@@ -78,9 +80,10 @@ def test_concurrent_starts_apply_each_migration_once(empty_database, redis_url):
     for c in containers:
         c.close()
     assert not errors
-    assert sorted(len(r) for r in results) == [0, 0, 4]
+    assert sorted(len(r) for r in results) == [0, 0, len(MIGRATION_FILES) + 1]
     with psycopg.connect(empty_database) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (4,)
+        count = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+        assert count == (len(MIGRATION_FILES) + 1,)
 
 
 def test_on_supabase_the_local_auth_shim_is_not_applied(empty_database, redis_url):
@@ -109,7 +112,7 @@ def test_on_supabase_the_local_auth_shim_is_not_applied(empty_database, redis_ur
     finally:
         container.close()
     assert "local/000_auth_shim.sql" not in applied
-    assert len(applied) == 3
+    assert applied == MIGRATION_FILES
     with psycopg.connect(empty_database) as conn:
         # The profile trigger is attached to Supabase's own auth.users.
         conn.execute(

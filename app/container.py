@@ -13,10 +13,13 @@ from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.auth_repo import AuthRepository
 from app.repositories.base import Database, create_pool, create_redis
 from app.repositories.migration_repo import MigrationRepository
+from app.repositories.profile_repo import ProfileRepository
 from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
+from app.services.account_service import AccountService
 from app.services.answer_service import AnswerService
 from app.services.auth_service import AuthService, DevTokenService
+from app.services.credit_service import CreditService
 from app.services.health_service import HealthService
 from app.services.migration_service import MigrationService
 
@@ -36,6 +39,8 @@ class Container:
     health: HealthService
     auth: AuthService | None
     dev_tokens: DevTokenService | None
+    accounts: AccountService
+    credits: CreditService
 
     def close(self) -> None:
         self.db.close()
@@ -60,6 +65,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
     sessions = SessionRepository(redis_client)
     ai_answers = AiAnswersRepository()
     auth_repo = AuthRepository()
+    profiles = ProfileRepository()
     verifier = build_verifier(settings)
     return Container(
         settings=settings,
@@ -93,6 +99,8 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         )
         if settings.local_auth and settings.supabase_jwt_secret
         else None,
+        accounts=AccountService(db=db, profiles=profiles),
+        credits=CreditService(db=db, profiles=profiles),
     )
 
 

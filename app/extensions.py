@@ -39,4 +39,13 @@ SWAGGER_CONFIG = {
 
 
 def create_swagger() -> Swagger:
-    return Swagger(template=SWAGGER_TEMPLATE, config=SWAGGER_CONFIG, merge=True)
+    from app.api.openapi import ERROR_RESPONSES, ErrorEnvelope, definitions
+    from app.models.account import MeResponse, ProfileUpdate
+    from app.models.answer import AnswerDocument
+
+    template = {
+        **SWAGGER_TEMPLATE,
+        "definitions": definitions([ErrorEnvelope, MeResponse, ProfileUpdate, AnswerDocument]),
+        "responses": ERROR_RESPONSES,
+    }
+    return Swagger(template=template, config=SWAGGER_CONFIG, merge=True)

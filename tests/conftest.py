@@ -110,6 +110,7 @@ def make_settings(**overrides: object) -> Settings:
         "database_pool_timeout": 5,
         "database_connect_timeout": 2,
         "redis_socket_timeout": 1,
+        "auth_session_cache_seconds": 1,  # a logout must show within the tests' patience
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -179,6 +180,21 @@ def conn(container: Container, clean_state: None) -> Iterator[psycopg.Connection
         tx = connection.transaction(force_rollback=True)
         with tx:
             yield connection
+
+
+@pytest.fixture
+def issue_token(container: Container):
+    """A Supabase-shaped token for a local user (created on first use)."""
+
+    def issue(email: str = "ana@example.com", full_name: str | None = "Ana Pérez", **kw):
+        assert container.dev_tokens is not None
+        return container.dev_tokens.issue(email=email, full_name=full_name, **kw)
+
+    return issue
+
+
+def auth_header(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def build_test_container(**overrides: object) -> Container:

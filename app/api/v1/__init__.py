@@ -9,6 +9,7 @@ api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 def register_api(app: Flask) -> None:
     from app.api.health_routes import bp as health_bp
+    from app.api.v1 import auth_routes  # noqa: F401 - registers its routes on api_v1
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_v1)

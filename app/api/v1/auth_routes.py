@@ -1,0 +1,53 @@
+"""/api/v1/auth: the signed-in student's account."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from app.api.v1 import api_v1
+from app.auth.decorators import current_principal, require_auth
+from app.controllers.validation import json_body
+from app.models.account import ProfileUpdate
+
+
+def _accounts():
+    return current_app.extensions["pizarra"].accounts
+
+
+@api_v1.get("/auth/me")
+@require_auth
+def get_me():
+    """The student's profile, plan, credits, daily limit and progress by subject.
+    ---
+    tags: [auth]
+    security: [{bearerAuth: []}]
+    responses:
+      200:
+        description: The account as it stands now (resets applied).
+        schema: {$ref: '#/definitions/MeResponse'}
+      401: {$ref: '#/responses/Unauthorized'}
+    """
+    return _accounts().get_me(current_principal()).model_dump(mode="json")
+
+
+@api_v1.patch("/auth/me")
+@require_auth
+def patch_me():
+    """Change the student's name, language, learning level or time zone.
+    ---
+    tags: [auth]
+    security: [{bearerAuth: []}]
+    parameters:
+      - in: body
+        name: body
+        required: true
+        schema: {$ref: '#/definitions/ProfileUpdate'}
+    responses:
+      200:
+        description: The updated account.
+        schema: {$ref: '#/definitions/MeResponse'}
+      400: {$ref: '#/responses/InvalidInput'}
+      401: {$ref: '#/responses/Unauthorized'}
+    """
+    update = json_body(ProfileUpdate)
+    return _accounts().update_me(current_principal(), update).model_dump(mode="json")

@@ -7,11 +7,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.devstack import DevStackError
 from app.errors import AppError
 
 db_cli = AppGroup("db", help="Database migrations and seed data.")
@@ -22,20 +24,25 @@ users_cli = AppGroup("users", help="Local development users (LOCAL_AUTH only).")
 @contextmanager
 def backing_services() -> Iterator[None]:
     """Start the embedded servers for the length of a command when they are not running
-    (and stop only what was started here), so the CLI works without `make run`."""
+    (and stop only what was started here), so the CLI works without `make run`. A domain
+    error (a store down, bad input) ends the command with its message, not a traceback."""
     devstack = current_app.extensions.get("pizarra_devstack")
-    if devstack is None or devstack.is_running():
-        yield
-        return
-    click.echo("starting the embedded PostgreSQL/Redis for this command...", err=True)
-    devstack.start()
+    owned = devstack if devstack is not None and not devstack.is_running() else None
     try:
+        if owned is not None:
+            click.echo("starting the embedded PostgreSQL/Redis for this command...", err=True)
+            owned.start()
         yield
+    except AppError as exc:
+        _fail(exc.message, exc.details if isinstance(exc.details, list) else None)
+    except DevStackError as exc:
+        _fail(str(exc))
     finally:
-        devstack.stop()
+        if owned is not None:
+            owned.stop()
 
 
-def _fail(message: str, details: list[str] | None = None) -> None:
+def _fail(message: str, details: list[str] | None = None) -> NoReturn:
     click.secho(message, fg="red", err=True)
     for line in details or []:
         click.echo(f"  - {line}", err=True)
@@ -47,10 +54,7 @@ def db_upgrade() -> None:
     """Apply pending migrations in order, each in a transaction (idempotent)."""
     container = current_app.extensions["pizarra"]
     with backing_services():
-        try:
-            applied = container.migrations.upgrade(progress=lambda m: click.echo(m))
-        except AppError as exc:
-            _fail(exc.message)
+        applied = container.migrations.upgrade(progress=lambda m: click.echo(m))
     click.echo(f"{len(applied)} migration(s) applied" if applied else "database is up to date")
 
 
@@ -84,10 +88,7 @@ def answers_import(file: Path) -> None:
         _fail(f"{file}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
     container = current_app.extensions["pizarra"]
     with backing_services():
-        try:
-            report = container.answers.import_answers(entries)
-        except AppError as exc:
-            _fail(exc.message, exc.details)
+        report = container.answers.import_answers(entries)
     click.echo(f"{report.created} answer(s) created, {report.updated} updated")
 
 
@@ -116,10 +117,7 @@ def users_dev_token(email: str, full_name: str | None, ttl: int) -> None:
     if container.dev_tokens is None:
         _fail("dev tokens need local auth (LOCAL_AUTH=true, never in production)")
     with backing_services():
-        try:
-            token = container.dev_tokens.issue(email=email, full_name=full_name, ttl_seconds=ttl)
-        except AppError as exc:
-            _fail(exc.message)
+        token = container.dev_tokens.issue(email=email, full_name=full_name, ttl_seconds=ttl)
     click.echo(token)
 
 

@@ -8,6 +8,7 @@ problems at once instead of a traceback from deep inside the app.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -175,12 +176,17 @@ def production_problems(settings: Settings) -> list[str]:
     return problems
 
 
+_SECRET_NAMES = ("KEY", "SECRET", "PASSWORD", "TOKEN")
+_URL_CREDENTIALS = re.compile(r"(//)[^/@\s]*@")
+
+
 def _describe(error: ErrorDetails) -> str:
     name = ".".join(str(part) for part in error["loc"]).upper() or "CONFIGURATION"
     message = error["msg"].removeprefix("Value error, ")
     value = error.get("input")
-    if isinstance(value, str) and name not in {"SECRET_KEY"} and "KEY" not in name:
-        return f"{name}: {message} (got {value!r})"
+    if isinstance(value, str) and not any(word in name for word in _SECRET_NAMES):
+        shown = _URL_CREDENTIALS.sub(r"\1***@", value)  # never echo a password in a URL
+        return f"{name}: {message} (got {shown!r})"
     return f"{name}: {message}"
 
 

@@ -96,6 +96,7 @@ class EmbeddedPostgres:
     port: int
     user: str = "postgres"
     database: str = "pizarra"
+    started_here: bool = field(default=False, init=False)
     _run_as: str | None = field(default=None, init=False)
 
     @property
@@ -201,6 +202,7 @@ class EmbeddedPostgres:
                     else ""
                 )
                 raise DevStackError(f"PostgreSQL did not start:\n{result.stderr}\n{tail}")
+            self.started_here = True
         self._ensure_database()
         return self.url
 
@@ -233,6 +235,7 @@ class EmbeddedRedis:
     data_dir: Path
     port: int
     persist: bool = True
+    started_here: bool = field(default=False, init=False)
     _process: subprocess.Popen | None = field(default=None, init=False)
 
     @property
@@ -291,6 +294,7 @@ class EmbeddedRedis:
             *persistence,
         ]
         log.info("starting embedded Redis (valkey-server) on 127.0.0.1:%s", self.port)
+        self.started_here = True
         self._process = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,
@@ -376,7 +380,8 @@ class DevStack:
         return self.urls
 
     def stop(self) -> None:
-        if self.redis:
+        """Stop the servers this process started; ones another `make run` started stay up."""
+        if self.redis and self.redis.started_here:
             self.redis.stop()
-        if self.postgres:
+        if self.postgres and self.postgres.started_here:
             self.postgres.stop()

@@ -224,23 +224,41 @@ CREATE TRIGGER user_progress_set_updated_at BEFORE UPDATE ON user_progress
 -- A profile for every new auth user (the standard Supabase pattern)
 -- =========================================
 
+-- profiles.email is unique; an address another profile still holds (an old address of someone
+-- who changed it, or the same person through another provider) is left off the new profile
+-- rather than leaving the new user without a profile.
 CREATE OR REPLACE FUNCTION public.handle_new_user() RETURNS TRIGGER
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
     INSERT INTO public.profiles (id, email, full_name, avatar_url)
     VALUES (
         NEW.id,
-        NEW.email,
+        CASE WHEN EXISTS (SELECT 1 FROM public.profiles WHERE email = NEW.email)
+             THEN NULL ELSE NEW.email END,
         NEW.raw_user_meta_data ->> 'full_name',
         COALESCE(NEW.raw_user_meta_data ->> 'avatar_url', NEW.raw_user_meta_data ->> 'picture')
     )
-    ON CONFLICT DO NOTHING;
+    ON CONFLICT (id) DO NOTHING;
     RETURN NEW;
 END
 $$;
 
 CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users
     FOR EACH ROW EXECUTE FUNCTION public.handle_new_user();
+
+-- Keep the profile's email in step with the account's, releasing the old address.
+CREATE OR REPLACE FUNCTION public.handle_user_email_change() RETURNS TRIGGER
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
+BEGIN
+    UPDATE public.profiles SET email = NULL WHERE email = NEW.email AND id <> NEW.id;
+    UPDATE public.profiles SET email = NEW.email WHERE id = NEW.id;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER on_auth_user_email_changed AFTER UPDATE OF email ON auth.users
+    FOR EACH ROW WHEN (OLD.email IS DISTINCT FROM NEW.email)
+    EXECUTE FUNCTION public.handle_user_email_change();
 
 -- =========================================
 -- Row Level Security: PostgREST exposes public tables to anyone with the anon key.
@@ -281,13 +299,8 @@ CREATE POLICY credit_usage_select_own ON credit_usage
 CREATE POLICY user_subscriptions_select_own ON user_subscriptions
     FOR SELECT TO authenticated USING ((SELECT auth.uid()) = user_id);
 
--- Shared content: readable by signed-in students, written only by the backend.
-CREATE POLICY questions_select_authenticated ON questions
-    FOR SELECT TO authenticated USING (TRUE);
-CREATE POLICY ai_answers_select_authenticated ON ai_answers
-    FOR SELECT TO authenticated USING (TRUE);
-CREATE POLICY canvas_library_select_authenticated ON canvas_library
-    FOR SELECT TO authenticated USING (TRUE);
+-- questions (with their correct answers), ai_answers (the lessons credits pay for) and
+-- canvas_library have no policy: only the backend reads them, under its own rules.
 -- Plans are public: the pricing page needs them before sign-in.
 CREATE POLICY subscription_plans_select_active ON subscription_plans
     FOR SELECT TO anon, authenticated USING (is_active);

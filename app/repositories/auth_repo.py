@@ -34,7 +34,7 @@ class AuthRepository:
             """
             INSERT INTO auth.users (email, raw_user_meta_data, last_sign_in_at)
             VALUES (%s, %s, now())
-            ON CONFLICT (email) DO UPDATE SET last_sign_in_at = now()
+            ON CONFLICT (email) WHERE is_sso_user = FALSE DO UPDATE SET last_sign_in_at = now()
             RETURNING id
             """,
             (email, json.dumps(user_metadata)),

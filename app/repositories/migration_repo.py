@@ -10,6 +10,7 @@ _MIGRATION_LOCK_KEY = 727_447_001
 
 class MigrationRepository:
     def ensure_ledger(self, conn: DbConnection) -> None:
+        # RLS without policies: PostgREST's API roles can neither read nor rewrite the ledger.
         conn.execute(
             """
             CREATE TABLE IF NOT EXISTS public.schema_migrations (
@@ -19,6 +20,7 @@ class MigrationRepository:
             )
             """
         )
+        conn.execute("ALTER TABLE public.schema_migrations ENABLE ROW LEVEL SECURITY")
 
     def applied(self, conn: DbConnection) -> dict[str, str]:
         rows = conn.execute("SELECT name, checksum FROM public.schema_migrations").fetchall()
@@ -31,11 +33,14 @@ class MigrationRepository:
         )
 
     def lock(self, conn: DbConnection) -> None:
-        """Serialize migrations across processes starting at once (session-level lock)."""
+        """Serialize migrations across processes starting at once (session-level lock). Waiting
+        for another process's long migration must not hit the statement timeout."""
+        conn.execute("SET statement_timeout = 0")
         conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
 
     def unlock(self, conn: DbConnection) -> None:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
+        conn.execute("RESET statement_timeout")
 
     def auth_users_exists(self, conn: DbConnection) -> bool:
         row = conn.execute("SELECT to_regclass('auth.users') IS NOT NULL AS present").fetchone()

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.errors import InvalidInput
+from app.errors import InvalidInput, ServiceUnavailable
 from app.models.answer import AnswerDocument
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.base import Database
@@ -77,11 +77,15 @@ class AnswerService:
         """All or nothing: every entry is validated before the first write, and all rows are
         upserted in one transaction."""
         documents = validate_documents(entries)
+        hashes = [generate_hash(document.question) for document in documents]
+        # Evict before writing too: if Redis is down the import stops here with nothing written,
+        # instead of leaving a cached copy of the old lesson streaming for up to a day.
+        for question_hash in hashes:
+            self.sessions.evict_answer(question_hash)
         report = ImportReport()
         with self.db.transaction() as conn:
-            for document in documents:
+            for document, question_hash in zip(documents, hashes, strict=True):
                 normalized = normalize_text(document.question)
-                question_hash = generate_hash(document.question)
                 _, created = self.answers.upsert(
                     conn,
                     question_hash=question_hash,
@@ -95,9 +99,14 @@ class AnswerService:
                 report.created += created
                 report.updated += not created
                 report.hashes.append(question_hash)
-        # After commit: a replaced answer must not keep streaming from the 24 h cache.
+        # Again after commit: a lesson cached from the old row in between must not survive.
         for question_hash in report.hashes:
-            self.sessions.evict_answer(question_hash)
+            try:
+                self.sessions.evict_answer(question_hash)
+            except ServiceUnavailable:
+                log.warning(
+                    "answer %s imported but its cached copy could not be evicted", question_hash
+                )
         log.info("imported answers: %d created, %d updated", report.created, report.updated)
         return report
 

@@ -24,15 +24,20 @@ CREATE TABLE IF NOT EXISTS auth.users (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     aud TEXT DEFAULT 'authenticated',
     role TEXT DEFAULT 'authenticated',
-    email TEXT UNIQUE,
+    email TEXT,
     raw_app_meta_data JSONB DEFAULT '{"provider": "email", "providers": ["email"]}'::jsonb,
     raw_user_meta_data JSONB DEFAULT '{}'::jsonb,
     is_anonymous BOOLEAN NOT NULL DEFAULT FALSE,
+    is_sso_user BOOLEAN NOT NULL DEFAULT FALSE,
     banned_until TIMESTAMPTZ,
     last_sign_in_at TIMESTAMPTZ,
     created_at TIMESTAMPTZ DEFAULT NOW(),
     updated_at TIMESTAMPTZ DEFAULT NOW()
 );
+
+-- As in Supabase: an address is unique among non-SSO users only.
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_partial_key ON auth.users (email)
+    WHERE is_sso_user = FALSE;
 
 CREATE TABLE IF NOT EXISTS auth.sessions (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),

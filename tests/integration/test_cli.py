@@ -127,3 +127,45 @@ def test_db_commands(cli_runner, container):
     with container.db.connection() as conn:
         names = conn.execute("SELECT name FROM subscription_plans ORDER BY name").fetchall()
     assert [n["name"] for n in names] == ["basic", "free", "premium", "pro"]
+
+
+def test_commands_report_a_store_outage_without_a_traceback(tmp_path, redis_url):
+    from app import create_app
+    from app.devstack import free_port
+    from tests.conftest import make_settings
+
+    dead = free_port()
+    application = create_app(
+        make_settings(
+            database_url=f"postgresql://postgres@127.0.0.1:{dead}/x",
+            redis_url=redis_url,
+            database_pool_timeout=1,
+            data_dir=tmp_path,
+        )
+    )
+    runner = application.test_cli_runner()
+    for args in (["db", "status"], ["db", "seed"], ["answers", "export"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 1, args
+        assert "no está disponible" in result.output
+        assert "Traceback" not in result.output
+    application.extensions["pizarra"].close()
+
+
+def test_import_with_redis_down_writes_nothing(container, database_url, tmp_path):
+    from app import create_app
+    from app.devstack import free_port
+    from tests.conftest import make_settings
+
+    application = create_app(
+        make_settings(
+            database_url=database_url,
+            redis_url=f"redis://127.0.0.1:{free_port()}/0",
+            data_dir=tmp_path,
+        )
+    )
+    result = application.test_cli_runner().invoke(args=["answers", "import", str(FIXTURE)])
+    application.extensions["pizarra"].close()
+    assert result.exit_code == 1
+    assert "no está disponible" in result.output
+    assert stored_count(container) == 0

@@ -51,7 +51,7 @@ def test_upgrade_creates_all_ten_tables_with_row_level_security(empty_database, 
     ]
     tables = public_tables(empty_database)
     assert SEED_TABLES | {"schema_migrations"} == set(tables)
-    assert all(tables[name] for name in SEED_TABLES), "RLS must be enabled on every table"
+    assert all(tables.values()), "RLS must be enabled on every table, the ledger included"
 
 
 def test_upgrade_twice_is_a_no_op(container):
@@ -84,6 +84,28 @@ def test_concurrent_starts_apply_each_migration_once(empty_database, redis_url):
     with psycopg.connect(empty_database) as conn:
         count = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
         assert count == (len(MIGRATION_FILES) + 1,)
+
+
+def test_a_start_waits_for_a_long_migration_elsewhere_past_the_statement_timeout(
+    empty_database, redis_url
+):
+    from app.repositories.migration_repo import _MIGRATION_LOCK_KEY
+
+    other = psycopg.connect(empty_database, autocommit=True)
+    other.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
+    container = build_test_container(
+        database_url=empty_database, redis_url=redis_url, database_statement_timeout_ms=200
+    )
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(container.migrations.upgrade()))
+    thread.start()
+    thread.join(1.0)
+    assert thread.is_alive(), "it must wait for the lock"
+    other.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
+    other.close()
+    thread.join(30)
+    container.close()
+    assert results and len(results[0]) == len(MIGRATION_FILES) + 1
 
 
 def test_on_supabase_the_local_auth_shim_is_not_applied(empty_database, redis_url):
@@ -133,7 +155,7 @@ def test_without_auth_schema_and_local_auth_off_the_error_says_what_to_do(
             container.migrations.upgrade()
     finally:
         container.close()
-    assert public_tables(empty_database) == {"schema_migrations": False}
+    assert public_tables(empty_database) == {"schema_migrations": True}
 
 
 def test_a_failing_migration_leaves_nothing_half_applied(empty_database, redis_url, tmp_path):

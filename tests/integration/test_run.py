@@ -16,7 +16,7 @@ import redis
 import requests
 
 from app.container import MIGRATIONS_DIR
-from app.devstack import free_port
+from app.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
 from tests.conftest import TEST_SECRET, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,8 +112,18 @@ def test_serves_on_configured_stores_and_stops_on_sigterm(pg_server_url, redis_u
         drop_database(pg_server_url, database_url)
 
 
-def test_without_urls_it_runs_embedded_stores_and_keeps_data_between_runs(tmp_path):
-    port, pg_port, redis_port = free_port(), free_port(), free_port()
+@pytest.fixture
+def embedded_ports(tmp_path):
+    """Ports for a run.py-managed embedded stack; whatever happens, nothing is left running."""
+    pg_port, redis_port = free_port(), free_port()
+    yield pg_port, redis_port
+    EmbeddedRedis(tmp_path / "data" / "redis", redis_port).stop()
+    EmbeddedPostgres(tmp_path / "data" / "postgres", pg_port).stop()
+
+
+def test_without_urls_it_runs_embedded_stores_and_keeps_data_between_runs(tmp_path, embedded_ports):
+    port = free_port()
+    pg_port, redis_port = embedded_ports
     env = clean_env(
         tmp_path,
         PORT=str(port),
@@ -127,10 +137,23 @@ def test_without_urls_it_runs_embedded_stores_and_keeps_data_between_runs(tmp_pa
         conn.execute("UPDATE subscription_plans SET price_monthly = 1.23 WHERE name = 'basic'")
     redis.Redis(port=redis_port).set("answer_cache:persisted", "sí")
 
+    # `make migrate` beside a running `make run` leaves that run's databases alone.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "--prepare-only"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert port_open(pg_port) and port_open(redis_port)
+    assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+
     code, output = stop(proc, signal.SIGINT)  # Ctrl-C
     assert code == 0, output
     assert "Traceback" not in output
-    assert not port_open(pg_port) and not port_open(redis_port), "embedded servers left running"
+    assert not port_open(pg_port) and not port_open(redis_port), output
 
     proc = start(env, tmp_path)
     try:

@@ -48,6 +48,27 @@ def test_google_picture_is_used_as_avatar(conn):
     assert row["avatar_url"] == "https://lh3/photo.jpg"
 
 
+def test_an_address_given_up_by_one_student_can_be_used_by_another(conn):
+    ana = create_user(conn, "ana@example.com")
+    conn.execute("UPDATE auth.users SET email = 'ana.nueva@example.com' WHERE id = %s", (ana,))
+    row = conn.execute("SELECT email FROM profiles WHERE id = %s", (ana,)).fetchone()
+    assert row["email"] == "ana.nueva@example.com"
+    ben = create_user(conn, "ana@example.com")
+    row = conn.execute("SELECT email FROM profiles WHERE id = %s", (ben,)).fetchone()
+    assert row["email"] == "ana@example.com"
+
+
+def test_an_sso_account_sharing_an_address_still_gets_a_profile(conn):
+    ana = create_user(conn, "ana@example.com")
+    sso = str(uuid.uuid4())
+    conn.execute(
+        "INSERT INTO auth.users (id, email, is_sso_user) VALUES (%s, 'ana@example.com', TRUE)",
+        (sso,),
+    )
+    rows = conn.execute("SELECT id, email FROM profiles ORDER BY email NULLS LAST").fetchall()
+    assert [(str(r["id"]), r["email"]) for r in rows] == [(ana, "ana@example.com"), (sso, None)]
+
+
 def test_updated_at_moves_on_update(conn):
     user_id = create_user(conn, "t@example.com")
     conn.execute(
@@ -103,8 +124,19 @@ def test_students_read_only_their_own_rows(conn):
     assert owners == {uuid.UUID(ana)}
     owners = {r["user_id"] for r in conn.execute("SELECT user_id FROM credit_usage").fetchall()}
     assert owners == {uuid.UUID(ana)}
-    # Shared content is readable once signed in.
+
+
+def test_exam_answers_and_paid_lessons_are_not_readable_through_the_api(conn):
+    """Correct answers and stored lessons are served by the backend, not by PostgREST."""
+    ana = create_user(conn, "ana@example.com")
+    conn.execute(
+        "INSERT INTO ai_answers (question_hash, question_text, normalized_question, answer_steps)"
+        " VALUES (repeat('a', 64), 'q', 'q', '[]')"
+    )
     assert conn.execute("SELECT count(*) AS n FROM questions").fetchone()["n"] >= 5
+    act_as(conn, "authenticated", ana)
+    for table in ("questions", "ai_answers", "canvas_library"):
+        assert conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"] == 0
 
 
 def test_students_cannot_give_themselves_credits(conn):
@@ -144,7 +176,19 @@ def test_students_cannot_write_their_history_or_credit_records(conn):
 
 
 def test_anonymous_visitors_see_plans_but_nothing_else(conn):
-    create_user(conn, "ana@example.com")
+    ana = create_user(conn, "ana@example.com")
+    conn.execute("INSERT INTO interactions (user_id, question_text) VALUES (%s, 'q')", (ana,))
+    conn.execute(
+        "INSERT INTO credit_usage (user_id, action_type, credits_used, credits_before, "
+        "credits_after) VALUES (%s, 'ai_question', 1, 10, 9)",
+        (ana,),
+    )
+    conn.execute(
+        "INSERT INTO ai_answers (question_hash, question_text, normalized_question, answer_steps)"
+        " VALUES (repeat('b', 64), 'q', 'q', '[]')"
+    )
+    for table in ("profiles", "questions", "ai_answers", "interactions", "credit_usage"):
+        assert conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"] > 0
     act_as(conn, "anon")
     plans = [r["name"] for r in conn.execute("SELECT name FROM subscription_plans").fetchall()]
     assert sorted(plans) == ["basic", "free", "premium", "pro"]

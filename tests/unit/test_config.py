@@ -63,6 +63,13 @@ def test_every_malformed_value_is_reported_at_once(tmp_path, monkeypatch):
     assert "Traceback" not in text
 
 
+def test_passwords_in_malformed_urls_are_not_echoed(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, monkeypatch, DATABASE_URL="mysql://admin:hunter2@db/pizarra")
+    assert "hunter2" not in str(info.value)
+    assert "mysql://***@db/pizarra" in str(info.value)
+
+
 def test_cors_origins_and_prepare_threshold_are_parsed(tmp_path, monkeypatch):
     settings = load(
         tmp_path,

@@ -26,6 +26,11 @@ SAME_QUESTION = [
     ("¿Qué es la energía cinética; y la potencial?", "que es la energia cinetica y la potencial"),
     ("Mide 2.5 metros.", "mide 2.5 metros"),
     ("H₂O", "h_2o"),
+    ("x != y", "x ≠ y"),
+    ("x <= 3", "x ≤ 3"),
+    ("f‴(x)", "f'''(x)"),
+    ("velocidad en ㎧", "velocidad en m/s"),
+    ("Quedó en 1º lugar", "quedo en 1o lugar"),
 ]
 
 # Questions that look alike but ask different things: different hashes.
@@ -48,6 +53,21 @@ DIFFERENT_QUESTIONS = [
     ("-3", "3"),
     ("a_1", "a1"),
     ("deriva sen(x)", "deriva cos(x)"),
+    ("5! = 120", "5 != 120"),
+    ("n! = 1", "n != 1"),
+    ("x = .5", "x = 5"),
+    ("x = -.5", "x = -5"),
+    ("2ˣ", "2x"),
+    ("xᵢ", "xi"),
+    ("Aᵀ", "At"),
+    ("ẋ = 3", "x = 3"),
+    ("x̄", "x"),
+    ("v⃗", "v"),
+    ("sen'(x)", "sen (x)"),
+    ("f1'(x)", "f1 (x)"),
+    ("x:y", "x y"),
+    ("u.v", "u v"),
+    ("\u200b", "\ufeff"),
     ("log_2(8)", "log_3(8)"),
     ("velocidad de 30 m/s", "velocidad de 30 m"),
 ]
@@ -102,8 +122,11 @@ def test_rejects_non_string():
 # -- properties -----------------------------------------------------------------------------
 
 SPANISH = "abcdefghijklmnopqrstuvwxyzñáéíóúü ABCDEFGHIJKLMNOPQRSTUVWXYZÑÁÉÍÓÚÜ"
-MATH = "0123456789+-*/^=<>()[]{}|_'!.,:;¿?¡\"²³−×÷ \t\n"
-question_text = st.text(alphabet=SPANISH + MATH, min_size=0, max_size=80)
+MATH = "0123456789+-*/^=<>()[]{}|_'!.,:;¿?¡\"²³−×÷≠≤ \t\n"
+# What students paste from documents and phones: modifier letters, combining marks, primes,
+# invisible characters, compatibility symbols.
+EXOTIC = "ˣᵢᵀⁿ₋₂ºª\u0307\u0304\u20d7\u0301\u0303′″‴⁗㎧\u200b\u00ad\ufeff´¨…«»"
+question_text = st.text(alphabet=SPANISH + MATH + EXOTIC, min_size=0, max_size=80)
 
 ACCENTED = str.maketrans("aeiouAEIOU", "áéíóúÁÉÍÓÚ")
 

@@ -16,12 +16,15 @@ from app.repositories.migration_repo import MigrationRepository
 from app.repositories.profile_repo import ProfileRepository
 from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
+from app.repositories.study_repo import StudyRepository
 from app.services.account_service import AccountService
 from app.services.answer_service import AnswerService
 from app.services.auth_service import AuthService, DevTokenService
 from app.services.credit_service import CreditService
 from app.services.health_service import HealthService
 from app.services.migration_service import MigrationService
+from app.services.question_bank_service import QuestionBankService
+from app.services.study_service import StudyService
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
@@ -41,6 +44,8 @@ class Container:
     dev_tokens: DevTokenService | None
     accounts: AccountService
     credits: CreditService
+    question_bank: QuestionBankService
+    study: StudyService
 
     def close(self) -> None:
         self.db.close()
@@ -66,13 +71,15 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
     ai_answers = AiAnswersRepository()
     auth_repo = AuthRepository()
     profiles = ProfileRepository()
+    questions = QuestionRepository()
+    study = StudyRepository()
     verifier = build_verifier(settings)
     return Container(
         settings=settings,
         db=db,
         redis=redis_client,
         sessions=sessions,
-        questions=QuestionRepository(),
+        questions=questions,
         ai_answers=ai_answers,
         migrations=MigrationService(
             db=db,
@@ -101,6 +108,10 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         else None,
         accounts=AccountService(db=db, profiles=profiles),
         credits=CreditService(db=db, profiles=profiles),
+        question_bank=QuestionBankService(
+            db=db, questions=questions, study=study, profiles=profiles
+        ),
+        study=StudyService(db=db, study=study),
     )
 
 

@@ -42,10 +42,27 @@ def create_swagger() -> Swagger:
     from app.api.openapi import ERROR_RESPONSES, ErrorEnvelope, definitions
     from app.models.account import MeResponse, ProfileUpdate
     from app.models.answer import AnswerDocument
+    from app.models.questions import AttemptIn, AttemptResult, QuestionOut, QuestionPage
+    from app.models.study import SessionHistory, SessionStart, StudySessionOut, SubjectStats
 
     template = {
         **SWAGGER_TEMPLATE,
-        "definitions": definitions([ErrorEnvelope, MeResponse, ProfileUpdate, AnswerDocument]),
+        "definitions": definitions(
+            [
+                ErrorEnvelope,
+                MeResponse,
+                ProfileUpdate,
+                AnswerDocument,
+                QuestionOut,
+                QuestionPage,
+                AttemptIn,
+                AttemptResult,
+                SessionStart,
+                StudySessionOut,
+                SessionHistory,
+                SubjectStats,
+            ]
+        ),
         "responses": ERROR_RESPONSES,
     }
     return Swagger(template=template, config=SWAGGER_CONFIG, merge=True)

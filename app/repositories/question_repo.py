@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from app.repositories.base import DbConnection
@@ -46,6 +47,54 @@ class QuestionRepository:
                 "difficulty": difficulty,
                 "limit": limit,
                 "offset": offset,
+            },
+        ).fetchall()
+
+    def search(
+        self,
+        conn: DbConnection,
+        *,
+        subject: str | None,
+        topic: str | None,
+        difficulty: str | None,
+        tag: str | None,
+        text: str | None,
+        after: tuple[Decimal, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """A page of the bank, most likely in the exam first, continuing after a keyset
+        (exam_probability, code). `text` matches question or topic ignoring case and accents."""
+        pattern = None
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+        return conn.execute(
+            f"""
+            SELECT {_COLUMNS} FROM questions
+             WHERE (%(subject)s::text IS NULL OR subject = %(subject)s)
+               AND (%(topic)s::text IS NULL OR public.search_text(coalesce(topic, ''))
+                                                = public.search_text(%(topic)s))
+               AND (%(difficulty)s::text IS NULL OR difficulty = %(difficulty)s)
+               AND (%(tag)s::text IS NULL OR tags @> ARRAY[%(tag)s]::text[])
+               AND (%(pattern)s::text IS NULL
+                    OR public.search_text(question) LIKE public.search_text(%(pattern)s)
+                    OR public.search_text(coalesce(topic, ''))
+                       LIKE public.search_text(%(pattern)s))
+               AND (%(after_p)s::numeric IS NULL
+                    OR exam_probability < %(after_p)s::numeric
+                    OR (exam_probability = %(after_p)s::numeric AND code > %(after_c)s::text))
+             ORDER BY exam_probability DESC, code
+             LIMIT %(limit)s
+            """,
+            {
+                "subject": subject,
+                "topic": topic,
+                "difficulty": difficulty,
+                "tag": tag,
+                "pattern": pattern,
+                "after_p": after[0] if after else None,
+                "after_c": after[1] if after else None,
+                "limit": limit,
             },
         ).fetchall()
 

@@ -1,0 +1,90 @@
+"""Exam bank payloads: filters, questions as students see them, attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Difficulty = Literal["easy", "medium", "hard"]
+
+
+class QuestionFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    subject: str | None = Field(default=None, max_length=60)
+    topic: str | None = Field(default=None, max_length=120)
+    difficulty: Difficulty | None = None
+    tag: str | None = Field(default=None, max_length=60)
+    q: str | None = Field(default=None, min_length=1, max_length=200, description="Text search")
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=400, description="From `next_cursor`")
+
+
+class QuestionOut(BaseModel):
+    """A bank question as a student sees it before answering: no correct answer."""
+
+    id: str
+    code: str
+    subject: str
+    topic: str | None
+    difficulty: str
+    question: str
+    options: dict[str, str]
+    use_latex: bool
+    exam_probability: float
+    tags: list[str]
+
+
+class QuestionPage(BaseModel):
+    items: list[QuestionOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end")
+
+
+class AttemptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    answer: str = Field(min_length=1, max_length=10, examples=["a"])
+    study_session_id: str | None = Field(default=None, description="Defaults to the active one")
+
+    @field_validator("answer")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("study_session_id")
+    @classmethod
+    def _uuid(cls, value: str | None) -> str | None:
+        if value is not None:
+            uuid.UUID(value)
+        return value
+
+
+class ProgressOut(BaseModel):
+    subject: str
+    total_practiced: int
+    total_correct: int
+    mastery_level: float
+    streak_days: int
+    last_practice_at: datetime | None
+
+
+class AttemptResult(BaseModel):
+    correct: bool
+    correct_answer: str
+    explanation: str | None
+    progress: ProgressOut
+    study_session_id: str | None
+
+
+def question_out(row: dict[str, Any]) -> QuestionOut:
+    return QuestionOut.model_validate(
+        {
+            **row,
+            "id": str(row["id"]),
+            "exam_probability": float(row["exam_probability"]),
+            "tags": list(row["tags"] or []),
+        }
+    )

@@ -1,0 +1,56 @@
+"""Study session payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SessionType = Literal["practice", "exam", "review"]
+
+
+class SessionStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_type: SessionType = "practice"
+    subject: str | None = Field(default=None, max_length=60, description="Optional focus")
+
+
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100)
+    before: datetime | None = Field(default=None, description="`started_at` of the last item")
+
+
+class StudySessionOut(BaseModel):
+    id: str
+    session_type: str
+    status: str
+    questions_asked: int
+    questions_answered: int
+    correct_answers: int
+    total_duration_seconds: int
+    started_at: datetime
+    ended_at: datetime | None
+    metadata: dict[str, Any]
+
+
+class SessionHistory(BaseModel):
+    items: list[StudySessionOut]
+    next_before: datetime | None
+
+
+class SubjectStats(BaseModel):
+    subject: str
+    total_practiced: int
+    total_correct: int
+    accuracy: float = Field(description="total_correct / total_practiced, 0 when none")
+    mastery_level: float
+    streak_days: int
+    last_practice_at: datetime | None
+
+
+def session_out(row: dict[str, Any]) -> StudySessionOut:
+    return StudySessionOut.model_validate({**row, "id": str(row["id"])})

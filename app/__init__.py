@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.api.v1 import register_api
     from app.cli import register_cli
     from app.container import build_container
+    from app.controllers.cors import register_cors
     from app.controllers.errors import register_error_handlers
     from app.extensions import create_swagger, socketio
     from app.socket_events import register_socket_handlers
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["pizarra_devstack"] = devstack
 
     register_error_handlers(app)
+    register_cors(app, settings.cors_origins)
     register_api(app)
     register_cli(app)
     create_swagger().init_app(app)

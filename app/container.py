@@ -12,6 +12,7 @@ from app.config import PROJECT_ROOT, Settings
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.auth_repo import AuthRepository
 from app.repositories.base import Database, create_pool, create_redis
+from app.repositories.interaction_repo import InteractionRepository
 from app.repositories.migration_repo import MigrationRepository
 from app.repositories.profile_repo import ProfileRepository
 from app.repositories.question_repo import QuestionRepository
@@ -21,9 +22,11 @@ from app.services.account_service import AccountService
 from app.services.answer_service import AnswerService
 from app.services.auth_service import AuthService, DevTokenService
 from app.services.credit_service import CreditService
+from app.services.feedback_service import FeedbackService
 from app.services.health_service import HealthService
 from app.services.migration_service import MigrationService
 from app.services.question_bank_service import QuestionBankService
+from app.services.question_service import QuestionService
 from app.services.study_service import StudyService
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -46,6 +49,8 @@ class Container:
     credits: CreditService
     question_bank: QuestionBankService
     study: StudyService
+    questions_pipeline: QuestionService
+    feedback: FeedbackService
 
     def close(self) -> None:
         self.db.close()
@@ -73,6 +78,9 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
     profiles = ProfileRepository()
     questions = QuestionRepository()
     study = StudyRepository()
+    interactions = InteractionRepository()
+    accounts = AccountService(db=db, profiles=profiles)
+    credits = CreditService(db=db, profiles=profiles)
     verifier = build_verifier(settings)
     return Container(
         settings=settings,
@@ -106,12 +114,24 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         )
         if settings.local_auth and settings.supabase_jwt_secret
         else None,
-        accounts=AccountService(db=db, profiles=profiles),
-        credits=CreditService(db=db, profiles=profiles),
+        accounts=accounts,
+        credits=credits,
         question_bank=QuestionBankService(
             db=db, questions=questions, study=study, profiles=profiles
         ),
         study=StudyService(db=db, study=study),
+        questions_pipeline=QuestionService(
+            db=db,
+            answers=ai_answers,
+            interactions=interactions,
+            sessions=sessions,
+            accounts=accounts,
+            credits=credits,
+            rate_limit=settings.rate_limit_questions,
+            rate_window=settings.rate_limit_window,
+            max_question_length=settings.max_question_length,
+        ),
+        feedback=FeedbackService(db=db, interactions=interactions, answers=ai_answers),
     )
 
 

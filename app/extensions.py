@@ -42,6 +42,7 @@ def create_swagger() -> Swagger:
     from app.api.openapi import ERROR_RESPONSES, ErrorEnvelope, definitions
     from app.models.account import MeResponse, ProfileUpdate
     from app.models.answer import AnswerDocument
+    from app.models.ask import AskRequest, AskResult, FeedbackIn, FeedbackResult
     from app.models.questions import AttemptIn, AttemptResult, QuestionOut, QuestionPage
     from app.models.study import SessionHistory, SessionStart, StudySessionOut, SubjectStats
 
@@ -61,6 +62,10 @@ def create_swagger() -> Swagger:
                 StudySessionOut,
                 SessionHistory,
                 SubjectStats,
+                AskRequest,
+                AskResult,
+                FeedbackIn,
+                FeedbackResult,
             ]
         ),
         "responses": ERROR_RESPONSES,

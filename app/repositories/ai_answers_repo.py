@@ -89,6 +89,31 @@ class AiAnswersRepository:
             (helpful, answer_id),
         ).fetchone()
 
+    def get_by_id(self, conn: DbConnection, answer_id: str) -> dict[str, Any] | None:
+        return conn.execute(
+            f"SELECT {_COLUMNS} FROM ai_answers WHERE id = %s", (answer_id,)
+        ).fetchone()
+
+    def find_similar(
+        self, conn: DbConnection, normalized_question: str, *, threshold: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Stored answers whose normalized question is close (pg_trgm similarity, through the
+        trigram index). Must run inside a transaction: the threshold is set for it alone."""
+        conn.execute(
+            "SELECT set_config('pg_trgm.similarity_threshold', %s, true)", (str(threshold),)
+        )
+        return conn.execute(
+            """
+            SELECT question_text, question_hash,
+                   similarity(normalized_question, %(q)s) AS similarity
+              FROM ai_answers
+             WHERE normalized_question %% %(q)s
+             ORDER BY similarity DESC, usage_count DESC
+             LIMIT %(limit)s
+            """,
+            {"q": normalized_question, "limit": limit},
+        ).fetchall()
+
     def list_all(self, conn: DbConnection) -> list[dict[str, Any]]:
         return conn.execute(f"SELECT {_COLUMNS} FROM ai_answers ORDER BY created_at, id").fetchall()
 

@@ -110,12 +110,26 @@ class SessionRepository:
 
     # -- answer cache ---------------------------------------------------------------------
     @redis_call
-    def cache_answer(self, question_hash: str, steps: list[dict], total_duration: int) -> None:
-        value = {
+    def cache_answer(
+        self,
+        question_hash: str,
+        steps: list[dict],
+        total_duration: int,
+        *,
+        answer_id: str | None = None,
+        question: str | None = None,
+    ) -> None:
+        """The seed's fields (steps, total_duration, cached_at) plus the row's id and question,
+        so a cache hit needs no database read."""
+        value: dict[str, Any] = {
             "steps": steps,
             "total_duration": total_duration,
             "cached_at": datetime.now(UTC).isoformat(),
         }
+        if answer_id:
+            value["answer_id"] = answer_id
+        if question:
+            value["question"] = question
         self.redis.set(
             answer_cache_key(question_hash),
             json.dumps(value, ensure_ascii=False, separators=(",", ":")),

@@ -89,3 +89,32 @@ def test_failures_never_leak_internals(settings, tmp_path):
         "retry_after": 5,
     }
     application.extensions["pizarra"].close()
+
+
+def test_cors_allows_only_configured_origins(client):
+    allowed = client.get("/healthz", headers={"Origin": "http://localhost:5173"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    other = client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.options(
+        "/api/v1/auth/me",
+        headers={
+            "Origin": "http://localhost:5173",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+def test_oversized_bodies_are_refused_with_413(client, issue_token):
+    response = client.post(
+        "/api/v1/questions/ask",
+        data=b"x" * (3 * 1024 * 1024),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {issue_token()}"},
+    )
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "INVALID_INPUT"

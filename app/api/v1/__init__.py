@@ -10,6 +10,7 @@ api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 def register_api(app: Flask) -> None:
     from app.api.health_routes import bp as health_bp
     from app.api.v1 import (  # noqa: F401 - each registers its routes on api_v1
+        answer_routes,
         auth_routes,
         question_routes,
         session_routes,

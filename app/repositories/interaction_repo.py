@@ -1,0 +1,87 @@
+"""SQL for `interactions`: every question a student asked, what answered it, and feedback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.repositories.base import DbConnection
+
+_COLUMNS = """id, user_id, session_id, question_text, question_type, answer_id, question_id,
+    response_time_ms, credits_used, completed, rating, understood, seen_in_exam, created_at"""
+
+
+class InteractionRepository:
+    def insert(
+        self,
+        conn: DbConnection,
+        *,
+        user_id: str,
+        session_id: str | None,
+        question_text: str,
+        question_type: str,
+        answer_id: str | None,
+        question_id: str | None,
+        response_time_ms: int,
+        credits_used: int,
+        completed: bool,
+    ) -> str:
+        row = conn.execute(
+            """
+            INSERT INTO interactions (user_id, session_id, question_text, question_type,
+                answer_id, question_id, response_time_ms, credits_used, completed)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            RETURNING id
+            """,
+            (
+                user_id,
+                session_id,
+                question_text,
+                question_type,
+                answer_id,
+                question_id,
+                response_time_ms,
+                credits_used,
+                completed,
+            ),
+        ).fetchone()
+        assert row is not None
+        return str(row["id"])
+
+    def find_for_feedback(
+        self, conn: DbConnection, *, user_id: str, answer_id: str, interaction_id: str | None
+    ) -> dict[str, Any] | None:
+        """The student's own interaction with this answer (the given one, or the latest)."""
+        return conn.execute(
+            f"""
+            SELECT {_COLUMNS} FROM interactions
+             WHERE user_id = %s AND answer_id = %s AND (%s::uuid IS NULL OR id = %s::uuid)
+             ORDER BY created_at DESC LIMIT 1
+             FOR UPDATE
+            """,
+            (user_id, answer_id, interaction_id, interaction_id),
+        ).fetchone()
+
+    def save_feedback(
+        self,
+        conn: DbConnection,
+        interaction_id: str,
+        *,
+        rating: int | None,
+        understood: bool | None,
+        seen_in_exam: bool,
+    ) -> dict[str, Any]:
+        row = conn.execute(
+            f"""
+            UPDATE interactions SET rating = %s, understood = %s, seen_in_exam = %s
+             WHERE id = %s RETURNING {_COLUMNS}
+            """,
+            (rating, understood, seen_in_exam, interaction_id),
+        ).fetchone()
+        assert row is not None
+        return row
+
+    def link_credit_usage(self, conn: DbConnection, usage_id: str, interaction_id: str) -> None:
+        conn.execute(
+            "UPDATE credit_usage SET interaction_id = %s WHERE id = %s",
+            (interaction_id, usage_id),
+        )

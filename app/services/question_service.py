@@ -1,0 +1,178 @@
+"""The question pipeline (the seed's QuestionService): validate, rate-limit, normalize and hash,
+find the stored answer (Redis cache, then PostgreSQL), charge the student and record the
+interaction. The live lesson over Socket.IO and POST /questions/ask both come through here.
+
+A question with no stored answer goes to the AI service; until that exists it is
+AI_UNAVAILABLE, with similar questions that do have answers, and nothing is charged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from app.auth.verifier import Principal
+from app.errors import AppError, InvalidInput, RateLimitExceeded
+from app.models.ask import AnswerDocumentOut, AskRequest, AskResult, SimilarQuestion
+from app.repositories.ai_answers_repo import AiAnswersRepository
+from app.repositories.base import Database
+from app.repositories.interaction_repo import InteractionRepository
+from app.repositories.session_repo import SessionRepository
+from app.services.account_service import AccountService
+from app.services.credit_service import CreditService
+from app.utils.text_processing import generate_hash, normalize_text
+
+log = logging.getLogger(__name__)
+
+SIMILARITY_THRESHOLD = 0.45
+MAX_SIMILAR = 3
+
+
+class AiUnavailable(AppError):
+    code = "AI_UNAVAILABLE"
+    http_status = 503
+    default_message = (
+        "Todavía no tenemos una explicación para esa pregunta y no podemos generarla ahora."
+    )
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    answer_id: str
+    question_hash: str
+    question: str
+    total_duration: int
+    steps: list[dict[str, Any]]
+    source: str  # "cache" or "database"
+
+
+class QuestionService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        answers: AiAnswersRepository,
+        interactions: InteractionRepository,
+        sessions: SessionRepository,
+        accounts: AccountService,
+        credits: CreditService,
+        rate_limit: int,
+        rate_window: int,
+        max_question_length: int,
+    ):
+        self.db = db
+        self.answers = answers
+        self.interactions = interactions
+        self.sessions = sessions
+        self.accounts = accounts
+        self.credits = credits
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.max_question_length = max_question_length
+
+    def check_question(self, question: str) -> None:
+        if len(question) > self.max_question_length:
+            raise InvalidInput(
+                f"La pregunta es demasiado larga (máximo {self.max_question_length} caracteres).",
+                details=[{"field": "question", "message": "too long"}],
+            )
+
+    def check_rate_limit(self, user_id: str) -> None:
+        count, seconds_left = self.sessions.count_question(user_id, self.rate_window)
+        if count > self.rate_limit:
+            raise RateLimitExceeded(retry_after=max(1, seconds_left))
+
+    def find_answer(self, question_hash: str) -> StoredAnswer | None:
+        """The stored answer for a hash: Redis first (24 h), then PostgreSQL (filling Redis)."""
+        cached = self.sessions.get_cached_answer(question_hash)
+        if cached and cached.get("answer_id"):
+            return StoredAnswer(
+                answer_id=cached["answer_id"],
+                question_hash=question_hash,
+                question=cached.get("question", ""),
+                total_duration=cached["total_duration"],
+                steps=cached["steps"],
+                source="cache",
+            )
+        with self.db.connection() as conn:
+            row = self.answers.get_by_hash(conn, question_hash)
+        if row is None:
+            return None
+        self.sessions.cache_answer(
+            question_hash,
+            row["answer_steps"],
+            row["total_duration"],
+            answer_id=str(row["id"]),
+            question=row["question_text"],
+        )
+        return StoredAnswer(
+            answer_id=str(row["id"]),
+            question_hash=question_hash,
+            question=row["question_text"],
+            total_duration=row["total_duration"],
+            steps=row["answer_steps"],
+            source="database",
+        )
+
+    def similar_questions(self, question: str) -> list[SimilarQuestion]:
+        with self.db.transaction() as conn:
+            rows = self.answers.find_similar(
+                conn, normalize_text(question), threshold=SIMILARITY_THRESHOLD, limit=MAX_SIMILAR
+            )
+        return [
+            SimilarQuestion(
+                question=row["question_text"],
+                question_hash=row["question_hash"],
+                similarity=round(float(row["similarity"]), 3),
+            )
+            for row in rows
+        ]
+
+    def ask(
+        self, principal: Principal, request: AskRequest, *, session_id: str | None = None
+    ) -> AskResult:
+        """The whole answer at once: charged only when there is an answer to give."""
+        started = time.monotonic()
+        self.check_question(request.question)
+        self.check_rate_limit(principal.user_id)
+        question_hash = generate_hash(request.question)
+        stored = self.find_answer(question_hash)
+        if stored is None:
+            similar = self.similar_questions(request.question)
+            raise AiUnavailable(details={"similar": [s.model_dump() for s in similar]})
+        with self.db.transaction() as conn:
+            self.accounts.ensure_profile(conn, principal)
+            receipt = self.credits.consume_in(
+                conn,
+                user_id=principal.user_id,
+                details={"question_hash": question_hash, "source": stored.source},
+            )
+            interaction_id = self.interactions.insert(
+                conn,
+                user_id=principal.user_id,
+                session_id=session_id,
+                question_text=request.question,
+                question_type=request.question_type,
+                answer_id=stored.answer_id,
+                question_id=request.question_id,
+                response_time_ms=int((time.monotonic() - started) * 1000),
+                credits_used=1,
+                completed=True,
+            )
+            self.interactions.link_credit_usage(conn, receipt.usage_id, interaction_id)
+            self.answers.increment_usage(conn, stored.answer_id)
+        return AskResult(
+            interaction_id=interaction_id,
+            answer_id=stored.answer_id,
+            question_hash=question_hash,
+            source="cache" if stored.source == "cache" else "database",
+            answer=AnswerDocumentOut(
+                question=stored.question or request.question,
+                total_duration=stored.total_duration,
+                steps=stored.steps,
+            ),
+            credits_remaining=receipt.credits_remaining,
+            daily_remaining=receipt.daily_remaining,
+        )

@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.container import build_container
     from app.controllers.cors import register_cors
     from app.controllers.errors import register_error_handlers
+    from app.controllers.validation import reject_nul_in_url
     from app.extensions import create_swagger, socketio
     from app.socket_events import register_socket_handlers
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     register_error_handlers(app)
     register_cors(app, settings.cors_origins)
+    app.before_request(reject_nul_in_url)
     register_api(app)
     register_cli(app)
     create_swagger().init_app(app)

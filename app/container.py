@@ -124,6 +124,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             db=db,
             answers=ai_answers,
             interactions=interactions,
+            bank=questions,
             sessions=sessions,
             accounts=accounts,
             credits=credits,

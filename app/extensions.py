@@ -39,12 +39,24 @@ SWAGGER_CONFIG = {
 
 
 def create_swagger() -> Swagger:
-    from app.api.openapi import ERROR_RESPONSES, ErrorEnvelope, definitions
+    from app.api.openapi import ERROR_RESPONSES, ErrorEnvelope, definitions, query_parameters
     from app.models.account import MeResponse, ProfileUpdate
     from app.models.answer import AnswerDocument
     from app.models.ask import AskRequest, AskResult, FeedbackIn, FeedbackResult
-    from app.models.questions import AttemptIn, AttemptResult, QuestionOut, QuestionPage
-    from app.models.study import SessionHistory, SessionStart, StudySessionOut, SubjectStats
+    from app.models.questions import (
+        AttemptIn,
+        AttemptResult,
+        QuestionFilters,
+        QuestionOut,
+        QuestionPage,
+    )
+    from app.models.study import (
+        HistoryQuery,
+        SessionHistory,
+        SessionStart,
+        StudySessionOut,
+        SubjectStats,
+    )
 
     template = {
         **SWAGGER_TEMPLATE,
@@ -69,5 +81,6 @@ def create_swagger() -> Swagger:
             ]
         ),
         "responses": ERROR_RESPONSES,
+        "parameters": query_parameters([QuestionFilters, HistoryQuery]),
     }
     return Swagger(template=template, config=SWAGGER_CONFIG, merge=True)

@@ -68,6 +68,40 @@ def definitions(models: list[type[BaseModel]]) -> dict[str, Any]:
     return {name: _to_swagger2(body) for name, body in schema.get("$defs", {}).items()}
 
 
+_PARAMETER_KEYS = (
+    "type",
+    "format",
+    "enum",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "default",
+    "description",
+    "x-nullable",
+)
+
+
+def query_parameters(models: list[type[BaseModel]]) -> dict[str, Any]:
+    """Swagger 2.0 query parameters, named `Model.field`, from flat pydantic models: routes
+    reference them (`$ref: '#/parameters/QuestionFilters.q'`) instead of restating them."""
+    parameters: dict[str, Any] = {}
+    for model in models:
+        schema = _to_swagger2(model.model_json_schema())
+        required = set(schema.get("required", []))
+        for name, prop in schema["properties"].items():
+            parameter = {"in": "query", "name": name, "required": name in required}
+            parameter.update({k: prop[k] for k in _PARAMETER_KEYS if k in prop})
+            if parameter.get("default") is None:
+                parameter.pop("default", None)
+            parameter.pop("x-nullable", None)
+            parameters[f"{model.__name__}.{name}"] = parameter
+    return parameters
+
+
 def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "schema": {"$ref": "#/definitions/ErrorEnvelope"}}
 
@@ -78,4 +112,5 @@ ERROR_RESPONSES = {
     "NotFound": _error_response("NOT_FOUND: no such resource for this student"),
     "RateLimited": _error_response("RATE_LIMIT_EXCEEDED or DAILY_LIMIT_REACHED, with retry_after"),
     "Unavailable": _error_response("INTERNAL_ERROR: a backing store is unavailable (503)"),
+    "NotJson": _error_response("INVALID_INPUT (415): the body must be application/json"),
 }

@@ -53,7 +53,11 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         status = exc.code or 500
         code, message = _HTTP_CODES.get(status, ("INTERNAL_ERROR", AppError.default_message))
-        return _envelope({"code": code, "message": message}, status)
+        response = _envelope({"code": code, "message": message}, status)
+        valid_methods = getattr(exc, "valid_methods", None)
+        if valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)  # RFC 9110 for 405
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -29,7 +29,38 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+def _nul_field(data: Any, path: str = "") -> str | None:
+    """Where a NUL character hides in parsed input (PostgreSQL text cannot hold it)."""
+    if isinstance(data, str):
+        return path or "(body)" if "\x00" in data else None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = _nul_field(key, path) or _nul_field(
+                value, f"{path}.{key}" if path else str(key)
+            )
+            if where:
+                return where
+    if isinstance(data, list):
+        for index, value in enumerate(data):
+            where = _nul_field(value, f"{path}.{index}" if path else str(index))
+            if where:
+                return where
+    return None
+
+
+def reject_nul_in_url() -> None:
+    """before_request: a NUL in the path or query string is refused before any route runs."""
+    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        raise InvalidInput("La solicitud contiene caracteres no permitidos.")
+
+
 def parse_model(model: type[M], data: Any) -> M:
+    where = _nul_field(data)
+    if where:
+        raise InvalidInput(
+            "La solicitud contiene caracteres no permitidos.",
+            details=[{"field": where, "message": "NUL characters are not allowed"}],
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:

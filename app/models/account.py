@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from app.models import VISIBLE
 
 LearningLevel = Literal["basic", "medium", "advanced"]
+TIME_ZONES: list[JsonValue] = list(sorted(available_timezones()))
 Language = Literal["es", "en", "pt"]
 
 
@@ -17,10 +20,15 @@ class ProfileUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    full_name: str | None = Field(default=None, min_length=1, max_length=100)
+    full_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=VISIBLE)
     preferred_language: Language | None = None
     learning_level: LearningLevel | None = None
-    time_zone: str | None = Field(default=None, max_length=64, examples=["America/Mexico_City"])
+    time_zone: str | None = Field(
+        default=None,
+        max_length=64,
+        examples=["America/Mexico_City"],
+        json_schema_extra={"enum": TIME_ZONES},
+    )
 
     @field_validator("time_zone")
     @classmethod

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.models import VISIBLE
+
 Difficulty = Literal["easy", "medium", "hard"]
 
 
@@ -18,9 +20,17 @@ class QuestionFilters(BaseModel):
     topic: str | None = Field(default=None, max_length=120)
     difficulty: Difficulty | None = None
     tag: str | None = Field(default=None, max_length=60)
-    q: str | None = Field(default=None, min_length=1, max_length=200, description="Text search")
+    q: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=VISIBLE, description="Text search"
+    )
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=400, description="From `next_cursor`")
+    after: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=60,
+        pattern=VISIBLE,
+        description="`next_after` of the previous page: the code of its last question",
+    )
 
 
 class QuestionOut(BaseModel):
@@ -40,14 +50,18 @@ class QuestionOut(BaseModel):
 
 class QuestionPage(BaseModel):
     items: list[QuestionOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end")
+    next_after: str | None = Field(description="Pass as `after` for the next page; null at end")
 
 
 class AttemptIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    answer: str = Field(min_length=1, max_length=10, examples=["a"])
-    study_session_id: str | None = Field(default=None, description="Defaults to the active one")
+    answer: str = Field(min_length=1, max_length=10, pattern=VISIBLE, examples=["a"])
+    study_session_id: str | None = Field(
+        default=None,
+        description="Defaults to the active one",
+        json_schema_extra={"format": "uuid"},
+    )
 
     @field_validator("answer")
     @classmethod

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 SessionType = Literal["practice", "exam", "review"]
 
@@ -22,6 +25,13 @@ class HistoryQuery(BaseModel):
 
     limit: int = Field(default=20, ge=1, le=100)
     before: datetime | None = Field(default=None, description="`started_at` of the last item")
+
+    @field_validator("before", mode="before")
+    @classmethod
+    def _iso(cls, value: object) -> object:
+        if isinstance(value, str) and not ISO_DATETIME.match(value):
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2026-05-01T10:00:00Z")
+        return value
 
 
 class StudySessionOut(BaseModel):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.auth.verifier import Principal
-from app.errors import InvalidInput, Unauthorized
+from app.errors import Unauthorized
 from app.models.account import MeResponse, ProfileUpdate
 from app.repositories.base import Database, DbConnection
 from app.repositories.profile_repo import ProfileRepository
@@ -45,8 +45,6 @@ class AccountService:
 
     def update_me(self, principal: Principal, update: ProfileUpdate) -> MeResponse:
         changes = update.changes()
-        if not changes:
-            raise InvalidInput("No hay cambios que guardar.")
         with self.db.transaction() as conn:
             self.ensure_profile(conn, principal)
             profile = self.profiles.update_editable(conn, principal.user_id, changes)

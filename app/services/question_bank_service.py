@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from app.errors import InvalidInput, NotFound
@@ -28,20 +25,6 @@ from app.services.credit_service import zone_of
 
 # Mastery is a moving average of recent results: each answer moves it this far toward 1 or 0.
 MASTERY_STEP = Decimal("0.2")
-
-
-def encode_cursor(row: dict[str, Any]) -> str:
-    raw = json.dumps([str(row["exam_probability"]), row["code"]]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[Decimal, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        probability, code = json.loads(raw)
-        return Decimal(probability), str(code)
-    except (binascii.Error, ValueError, TypeError, InvalidOperation) as exc:
-        raise InvalidInput("El cursor de paginación no es válido.") from exc
 
 
 def next_progress(current: dict[str, Any] | None, *, correct: bool, today: date) -> dict[str, Any]:
@@ -83,8 +66,13 @@ class QuestionBankService:
         self.profiles = profiles
 
     def list_questions(self, filters: QuestionFilters) -> QuestionPage:
-        after = decode_cursor(filters.cursor) if filters.cursor else None
         with self.db.connection() as conn:
+            after = None
+            if filters.after:
+                last = self.questions.get_by_code(conn, filters.after)
+                if last is None:
+                    raise NotFound("La página pedida ya no existe; vuelve a empezar la lista.")
+                after = (last["exam_probability"], last["code"])
             rows = self.questions.search(
                 conn,
                 subject=filters.subject,
@@ -98,7 +86,7 @@ class QuestionBankService:
         page, more = rows[: filters.limit], len(rows) > filters.limit
         return QuestionPage(
             items=[question_out(row) for row in page],
-            next_cursor=encode_cursor(page[-1]) if more else None,
+            next_after=page[-1]["code"] if more else None,
         )
 
     def get_question(self, id_or_code: str) -> QuestionOut:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.auth.verifier import Principal
-from app.errors import AppError, InvalidInput, RateLimitExceeded
+from app.errors import AppError, InvalidInput, NotFound, RateLimitExceeded
 from app.models.ask import AnswerDocumentOut, AskRequest, AskResult, SimilarQuestion
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.base import Database
 from app.repositories.interaction_repo import InteractionRepository
+from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
 from app.services.account_service import AccountService
 from app.services.credit_service import CreditService
@@ -55,6 +56,7 @@ class QuestionService:
         db: Database,
         answers: AiAnswersRepository,
         interactions: InteractionRepository,
+        bank: QuestionRepository,
         sessions: SessionRepository,
         accounts: AccountService,
         credits: CreditService,
@@ -65,6 +67,7 @@ class QuestionService:
         self.db = db
         self.answers = answers
         self.interactions = interactions
+        self.bank = bank
         self.sessions = sessions
         self.accounts = accounts
         self.credits = credits
@@ -143,6 +146,8 @@ class QuestionService:
             similar = self.similar_questions(request.question)
             raise AiUnavailable(details={"similar": [s.model_dump() for s in similar]})
         with self.db.transaction() as conn:
+            if request.question_id and self.bank.get_by_id(conn, request.question_id) is None:
+                raise NotFound("No encontramos esa pregunta del banco.")
             self.accounts.ensure_profile(conn, principal)
             receipt = self.credits.consume_in(
                 conn,

@@ -60,6 +60,7 @@ def test_wrong_method_gets_the_error_envelope(client):
     response = client.post("/healthz")
     assert response.status_code == 405
     assert response.json["error"]["code"] == "INVALID_INPUT"
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "HEAD", "OPTIONS"}
 
 
 def test_failures_never_leak_internals(settings, tmp_path):
@@ -118,3 +119,30 @@ def test_oversized_bodies_are_refused_with_413(client, issue_token):
     )
     assert response.status_code == 413
     assert response.json["error"]["code"] == "INVALID_INPUT"
+
+
+def test_nul_characters_are_refused_wherever_they_hide(client, issue_token):
+    headers = {"Authorization": f"Bearer {issue_token()}"}
+    for url in ("/api/v1/questions?subject=a%00b", "/api/v1/questions/abc%00"):
+        response = client.get(url, headers=headers)
+        assert response.status_code == 400, url
+        assert response.json["error"]["code"] == "INVALID_INPUT"
+    response = client.post(
+        "/api/v1/questions/ask", json={"question": "hola\u0000"}, headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json["error"]["details"][0]["field"] == "question"
+    response = client.patch("/api/v1/auth/me", json={"full_name": "\u0000"}, headers=headers)
+    assert response.status_code == 400
+
+
+def test_documented_query_parameters_are_the_validated_ones(client):
+    from app.models.questions import QuestionFilters
+    from app.models.study import HistoryQuery
+
+    spec = client.get("/apispec_1.json").json
+    for path, model in (("/api/v1/questions", QuestionFilters), ("/api/v1/sessions", HistoryQuery)):
+        refs = {p["$ref"] for p in spec["paths"][path]["get"]["parameters"]}
+        assert refs == {f"#/parameters/{model.__name__}.{name}" for name in model.model_fields}
+        for ref in refs:
+            assert ref.split("/")[-1] in spec["parameters"]

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask
+from werkzeug.routing import BaseConverter
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 
+class QuestionRefConverter(BaseConverter):
+    """A question id or code; never the word `ask`, which is POST /questions/ask."""
+
+    regex = r"(?!ask(?![^/]))[^/]+"
+
+
 def register_api(app: Flask) -> None:
+    app.url_map.converters["question_ref"] = QuestionRefConverter
     from app.api.health_routes import bp as health_bp
     from app.api.v1 import (  # noqa: F401 - each registers its routes on api_v1
         answer_routes,

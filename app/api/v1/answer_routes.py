@@ -31,7 +31,9 @@ def ask_question():
         description: The answer, and the student's remaining credits.
         schema: {$ref: '#/definitions/AskResult'}
       400: {$ref: '#/responses/InvalidInput'}
+      415: {$ref: '#/responses/NotJson'}
       401: {$ref: '#/responses/Unauthorized'}
+      404: {$ref: '#/responses/NotFound'}
       402:
         description: INSUFFICIENT_CREDITS, with retry_after until the monthly renewal.
         schema: {$ref: '#/definitions/ErrorEnvelope'}
@@ -65,6 +67,7 @@ def answer_feedback(answer_id: str):
         description: The feedback as stored and the answer's votes.
         schema: {$ref: '#/definitions/FeedbackResult'}
       400: {$ref: '#/responses/InvalidInput'}
+      415: {$ref: '#/responses/NotJson'}
       401: {$ref: '#/responses/Unauthorized'}
       404: {$ref: '#/responses/NotFound'}
     """

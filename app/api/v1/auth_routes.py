@@ -47,6 +47,7 @@ def patch_me():
         description: The updated account.
         schema: {$ref: '#/definitions/MeResponse'}
       400: {$ref: '#/responses/InvalidInput'}
+      415: {$ref: '#/responses/NotJson'}
       401: {$ref: '#/responses/Unauthorized'}
     """
     update = json_body(ProfileUpdate)

@@ -22,26 +22,25 @@ def list_questions():
     tags: [questions]
     security: [{bearerAuth: []}]
     parameters:
-      - {in: query, name: subject, type: string, maxLength: 60}
-      - {in: query, name: topic, type: string, maxLength: 120}
-      - {in: query, name: difficulty, type: string, enum: [easy, medium, hard]}
-      - {in: query, name: tag, type: string, maxLength: 60}
-      - {in: query, name: q, type: string, minLength: 1, maxLength: 200,
-         description: "Text search in question and topic, ignoring case and accents"}
-      - {in: query, name: limit, type: integer, minimum: 1, maximum: 100, default: 20}
-      - {in: query, name: cursor, type: string, maxLength: 400,
-         description: "next_cursor of the previous page"}
+      - $ref: '#/parameters/QuestionFilters.subject'
+      - $ref: '#/parameters/QuestionFilters.topic'
+      - $ref: '#/parameters/QuestionFilters.difficulty'
+      - $ref: '#/parameters/QuestionFilters.tag'
+      - $ref: '#/parameters/QuestionFilters.q'
+      - $ref: '#/parameters/QuestionFilters.limit'
+      - $ref: '#/parameters/QuestionFilters.after'
     responses:
       200:
         description: One page of questions (without their correct answers).
         schema: {$ref: '#/definitions/QuestionPage'}
       400: {$ref: '#/responses/InvalidInput'}
       401: {$ref: '#/responses/Unauthorized'}
+      404: {$ref: '#/responses/NotFound'}
     """
     return _bank().list_questions(query_args(QuestionFilters)).model_dump(mode="json")
 
 
-@api_v1.get("/questions/<id_or_code>")
+@api_v1.get("/questions/<question_ref:id_or_code>")
 @require_auth
 def get_question(id_or_code: str):
     """One question by id or by code (e.g. 2024Algebra14).
@@ -60,7 +59,7 @@ def get_question(id_or_code: str):
     return _bank().get_question(id_or_code).model_dump(mode="json")
 
 
-@api_v1.post("/questions/<id_or_code>/attempts")
+@api_v1.post("/questions/<question_ref:id_or_code>/attempts")
 @require_auth
 def answer_question(id_or_code: str):
     """Answer a multiple-choice question: correctness, explanation and updated progress.
@@ -78,6 +77,7 @@ def answer_question(id_or_code: str):
         description: Whether the answer was right, and the student's progress in the subject.
         schema: {$ref: '#/definitions/AttemptResult'}
       400: {$ref: '#/responses/InvalidInput'}
+      415: {$ref: '#/responses/NotJson'}
       401: {$ref: '#/responses/Unauthorized'}
       404: {$ref: '#/responses/NotFound'}
     """

@@ -44,6 +44,7 @@ def start_session():
         description: The session that was already active.
         schema: {$ref: '#/definitions/StudySessionOut'}
       400: {$ref: '#/responses/InvalidInput'}
+      415: {$ref: '#/responses/NotJson'}
       401: {$ref: '#/responses/Unauthorized'}
     """
     request = json_body(SessionStart)
@@ -96,9 +97,8 @@ def session_history():
     tags: [sessions]
     security: [{bearerAuth: []}]
     parameters:
-      - {in: query, name: limit, type: integer, minimum: 1, maximum: 100, default: 20}
-      - {in: query, name: before, type: string, format: date-time,
-         description: "next_before of the previous page"}
+      - $ref: '#/parameters/HistoryQuery.limit'
+      - $ref: '#/parameters/HistoryQuery.before'
     responses:
       200:
         description: One page of sessions.

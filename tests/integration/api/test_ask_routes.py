@@ -99,6 +99,7 @@ def test_daily_limit_reached_says_when(client, headers, imported):
         {"question": "hola", "question_type": "telepathy"},
         {"question": "hola", "context": {"x": "y" * 5000}},
         {"question": "hola", "question_id": "7"},
+        {"question": "hola", "question_type": None},
         {},
     ],
 )
@@ -114,6 +115,14 @@ def test_sql_and_latex_in_questions_are_just_text(client, container, headers, im
         assert response.status_code == 503
     with container.db.connection() as conn:
         assert container.ai_answers.count(conn) == 2
+
+
+def test_a_bank_question_that_does_not_exist_is_not_found(client, headers, imported):
+    response = ask(
+        client, headers, "¿Qué es una derivada?", question_id="35f57421-4b5f-47c7-9ad1-49c619774c29"
+    )
+    assert response.status_code == 404
+    assert client.get("/api/v1/auth/me", headers=headers).json["credits"]["remaining"] == 10
 
 
 def feedback(client, headers, answer_id, **body):
@@ -136,6 +145,6 @@ def test_feedback_on_an_answer_never_received_is_not_found(client, headers, issu
     other = auth_header(issue_token("ben@example.com"))
     assert feedback(client, other, answer_id, rating=1).status_code == 404
     assert feedback(client, headers, "no-es-uuid", rating=1).status_code == 404
-    bad = feedback(client, headers, answer_id)
-    assert bad.status_code == 400
+    unchanged = feedback(client, headers, answer_id)
+    assert unchanged.status_code == 200 and unchanged.json["total_votes"] == 0
     assert feedback(client, headers, answer_id, rating=9).status_code == 400

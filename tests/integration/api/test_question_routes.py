@@ -18,7 +18,7 @@ def test_bank_is_listed_most_likely_first_without_answers(client, headers):
     body = get(client, headers).json
     probabilities = [q["exam_probability"] for q in body["items"]]
     assert probabilities == sorted(probabilities, reverse=True)
-    assert len(body["items"]) == 8 and body["next_cursor"] is None
+    assert len(body["items"]) == 8 and body["next_after"] is None
     for item in body["items"]:
         assert "correct_answer" not in item and "explanation" not in item
         assert set(item["options"]) == {"a", "b", "c", "d"}
@@ -60,13 +60,13 @@ def test_search_treats_wildcards_as_text(client, headers):
 
 
 def test_keyset_pages_cover_the_bank_once(client, headers):
-    seen, cursor = [], None
+    seen, after = [], None
     while True:
-        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        params = {"limit": 3, **({"after": after} if after else {})}
         body = get(client, headers, **params).json
         seen += [q["code"] for q in body["items"]]
-        cursor = body["next_cursor"]
-        if cursor is None:
+        after = body["next_after"]
+        if after is None:
             break
     assert len(seen) == len(set(seen)) == 8
     assert seen == [q["code"] for q in get(client, headers, limit=100).json["items"]]
@@ -79,8 +79,6 @@ def test_keyset_pages_cover_the_bank_once(client, headers):
         {"limit": 101},
         {"limit": "muchos"},
         {"difficulty": "extreme"},
-        {"cursor": "!!!"},
-        {"cursor": "eyJhIjoxfQ"},
         {"unknown": "x"},
         {"q": "x" * 201},
     ],
@@ -89,6 +87,11 @@ def test_bad_filters_are_invalid_input(client, headers, params):
     response = get(client, headers, **params)
     assert response.status_code == 400
     assert response.json["error"]["code"] == "INVALID_INPUT"
+
+
+def test_a_page_after_a_question_that_no_longer_exists_is_not_found(client, headers):
+    response = get(client, headers, after="Borrada2020")
+    assert response.status_code == 404
 
 
 def test_one_question_by_code_or_id(client, headers):

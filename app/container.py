@@ -20,7 +20,7 @@ from app.repositories.session_repo import SessionRepository
 from app.repositories.study_repo import StudyRepository
 from app.services.account_service import AccountService
 from app.services.answer_service import AnswerService
-from app.services.auth_service import AuthService, DevTokenService
+from app.services.auth_service import AuthService, DevTokenService, LogoutService
 from app.services.credit_service import CreditService
 from app.services.feedback_service import FeedbackService
 from app.services.health_service import HealthService
@@ -45,6 +45,7 @@ class Container:
     health: HealthService
     auth: AuthService | None
     dev_tokens: DevTokenService | None
+    logout: LogoutService
     accounts: AccountService
     credits: CreditService
     question_bank: QuestionBankService
@@ -82,6 +83,16 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
     accounts = AccountService(db=db, profiles=profiles)
     credits = CreditService(db=db, profiles=profiles)
     verifier = build_verifier(settings)
+    dev_tokens = (
+        DevTokenService(
+            db=db,
+            auth_repo=auth_repo,
+            jwt_secret=settings.supabase_jwt_secret,
+            issuer=settings.supabase_jwt_issuer,
+        )
+        if settings.local_auth and settings.supabase_jwt_secret
+        else None
+    )
     return Container(
         settings=settings,
         db=db,
@@ -106,14 +117,8 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         )
         if verifier
         else None,
-        dev_tokens=DevTokenService(
-            db=db,
-            auth_repo=auth_repo,
-            jwt_secret=settings.supabase_jwt_secret,
-            issuer=settings.supabase_jwt_issuer,
-        )
-        if settings.local_auth and settings.supabase_jwt_secret
-        else None,
+        dev_tokens=dev_tokens,
+        logout=LogoutService(sessions=sessions, dev_tokens=dev_tokens),
         accounts=accounts,
         credits=credits,
         question_bank=QuestionBankService(

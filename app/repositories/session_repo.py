@@ -46,6 +46,10 @@ def session_key(session_id: str) -> str:
     return f"session:{session_id}"
 
 
+def user_sessions_key(user_id: str) -> str:
+    return f"user_sessions:{user_id}"
+
+
 def answer_cache_key(question_hash: str) -> str:
     return f"answer_cache:{question_hash}"
 
@@ -83,11 +87,27 @@ class SessionRepository:
     @redis_call
     def save_session(self, session_id: str, state: SessionState) -> None:
         key = session_key(session_id)
+        owner = user_sessions_key(state.user_id)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hset(key, mapping=cast(Any, _encode(state.model_dump())))
             pipe.expire(key, SESSION_TTL_SECONDS)
+            # The user's live sessions, so a logout can end them all; it outlives none of them.
+            pipe.sadd(owner, session_id)
+            pipe.expire(owner, SESSION_TTL_SECONDS)
             pipe.execute()
+
+    @redis_call
+    def end_user_sessions(self, user_id: str) -> list[str]:
+        """Delete every live session of a user; returns their ids."""
+        owner = user_sessions_key(user_id)
+        session_ids = sorted(cast(set, self.redis.smembers(owner)))
+        with self.redis.pipeline(transaction=True) as pipe:
+            for session_id in session_ids:
+                pipe.delete(session_key(session_id))
+            pipe.delete(owner)
+            pipe.execute()
+        return session_ids
 
     @redis_call
     def get_session(self, session_id: str) -> SessionState | None:

@@ -61,6 +61,23 @@ class AuthService:
             raise Unauthorized(SESSION_ENDED)
 
 
+class LogoutService:
+    """Logging out through the backend: this token stops working here at once (whatever Supabase
+    still thinks of it), and the student's live lessons end."""
+
+    def __init__(self, *, sessions: SessionRepository, dev_tokens: DevTokenService | None):
+        self.sessions = sessions
+        self.dev_tokens = dev_tokens
+
+    def logout(self, principal: Principal) -> list[str]:
+        if principal.session_id:
+            remaining = max(1, principal.expires_at - int(time.time()))
+            self.sessions.set_auth_session_active(principal.session_id, False, remaining)
+        if self.dev_tokens is not None:  # local auth stands in for Supabase's own sign-out
+            self.dev_tokens.end_sessions(user_id=principal.user_id)
+        return self.sessions.end_user_sessions(principal.user_id)
+
+
 class DevTokenService:
     """Local auth only: users and tokens shaped exactly like Supabase's, for development and
     tests. Never available in production (LOCAL_AUTH is refused there)."""

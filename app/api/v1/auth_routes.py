@@ -52,3 +52,20 @@ def patch_me():
     """
     update = json_body(ProfileUpdate)
     return _accounts().update_me(current_principal(), update).model_dump(mode="json")
+
+
+@api_v1.post("/auth/logout")
+@require_auth
+def logout():
+    """Log out: this token stops working at once and the student's live lessons end.
+    (The browser also signs out of Supabase, which ends the login session everywhere.)
+    ---
+    tags: [auth]
+    security: [{bearerAuth: []}]
+    responses:
+      204:
+        description: Logged out.
+      401: {$ref: '#/responses/Unauthorized'}
+    """
+    current_app.extensions["pizarra"].logout.logout(current_principal())
+    return "", 204

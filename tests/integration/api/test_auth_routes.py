@@ -145,3 +145,21 @@ def test_malformed_bodies_get_clear_errors(client, issue_token):
     assert response.status_code == 400
     response = client.patch("/api/v1/auth/me", json={}, headers=headers)
     assert response.status_code == 200  # nothing to change is not an error
+
+
+def test_logout_ends_the_token_at_once_and_the_live_sessions(client, container, issue_token):
+    from app.models.session import SessionState
+
+    token = issue_token()
+    other_device = issue_token()  # the same student signed in elsewhere
+    user_id = jwt.decode(token, options={"verify_signature": False})["sub"]
+    container.sessions.save_session("live-1", SessionState(user_id=user_id))
+    container.sessions.save_session("live-2", SessionState(user_id=user_id))
+
+    response = client.post("/api/v1/auth/logout", headers=auth_header(token))
+    assert response.status_code == 204
+    assert me(client, token).status_code == 401  # no waiting for a cache to expire
+    assert container.sessions.get_session("live-1") is None
+    assert container.sessions.get_session("live-2") is None
+    time.sleep(container.settings.auth_session_cache_seconds + 0.2)
+    assert me(client, other_device).status_code == 401  # local auth: signed out everywhere

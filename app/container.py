@@ -7,6 +7,7 @@ from pathlib import Path
 
 import redis
 
+from app.auth.supabase import SupabaseAuth
 from app.auth.verifier import JwksCache, TokenVerifier
 from app.config import PROJECT_ROOT, Settings
 from app.repositories.ai_answers_repo import AiAnswersRepository
@@ -53,9 +54,13 @@ class Container:
     questions_pipeline: QuestionService
     feedback: FeedbackService
 
+    supabase_auth: SupabaseAuth | None = None
+
     def close(self) -> None:
         self.db.close()
         self.redis.close()
+        if self.supabase_auth is not None:
+            self.supabase_auth.close()
 
 
 def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR) -> Container:
@@ -82,7 +87,17 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
     interactions = InteractionRepository()
     accounts = AccountService(db=db, profiles=profiles)
     credits = CreditService(db=db, profiles=profiles)
-    verifier = build_verifier(settings)
+    supabase_auth = (
+        SupabaseAuth(
+            url=settings.supabase_url,
+            anon_key=settings.supabase_key,
+            service_key=settings.supabase_service_key,
+            timeout=settings.jwks_fetch_timeout,
+        )
+        if settings.supabase_url and settings.supabase_key
+        else None
+    )
+    verifier = build_verifier(settings, supabase_auth)
     dev_tokens = (
         DevTokenService(
             db=db,
@@ -118,7 +133,8 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         if verifier
         else None,
         dev_tokens=dev_tokens,
-        logout=LogoutService(sessions=sessions, dev_tokens=dev_tokens),
+        logout=LogoutService(sessions=sessions, dev_tokens=dev_tokens, supabase=supabase_auth),
+        supabase_auth=supabase_auth,
         accounts=accounts,
         credits=credits,
         question_bank=QuestionBankService(
@@ -141,7 +157,9 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
     )
 
 
-def build_verifier(settings: Settings) -> TokenVerifier | None:
+def build_verifier(
+    settings: Settings, supabase_auth: SupabaseAuth | None = None
+) -> TokenVerifier | None:
     jwks = (
         JwksCache(
             settings.supabase_jwks_url,
@@ -151,11 +169,12 @@ def build_verifier(settings: Settings) -> TokenVerifier | None:
         if settings.supabase_jwks_url
         else None
     )
-    if not settings.supabase_jwt_secret and jwks is None:
+    if not settings.supabase_jwt_secret and jwks is None and supabase_auth is None:
         return None
     return TokenVerifier(
         jwt_secret=settings.supabase_jwt_secret,
         jwks=jwks,
         issuer=settings.supabase_jwt_issuer,
         allow_anonymous=settings.auth_allow_anonymous,
+        remote=supabase_auth,
     )

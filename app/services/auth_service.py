@@ -13,6 +13,7 @@ import time
 
 import jwt
 
+from app.auth.supabase import SupabaseAuth
 from app.auth.verifier import AUDIENCE, Principal, TokenVerifier
 from app.errors import InvalidInput, Unauthorized
 from app.repositories.auth_repo import AuthRepository
@@ -65,11 +66,20 @@ class LogoutService:
     """Logging out through the backend: this token stops working here at once (whatever Supabase
     still thinks of it), and the student's live lessons end."""
 
-    def __init__(self, *, sessions: SessionRepository, dev_tokens: DevTokenService | None):
+    def __init__(
+        self,
+        *,
+        sessions: SessionRepository,
+        dev_tokens: DevTokenService | None,
+        supabase: SupabaseAuth | None,
+    ):
         self.sessions = sessions
         self.dev_tokens = dev_tokens
+        self.supabase = supabase
 
-    def logout(self, principal: Principal) -> list[str]:
+    def logout(self, principal: Principal, token: str) -> list[str]:
+        if self.supabase is not None:  # Supabase ends the login sessions everywhere
+            self.supabase.sign_out(token)
         if principal.session_id:
             remaining = max(1, principal.expires_at - int(time.time()))
             self.sessions.set_auth_session_active(principal.session_id, False, remaining)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app.api.v1 import api_v1
-from app.auth.decorators import current_principal, require_auth
+from app.auth.decorators import bearer_token, current_principal, require_auth
 from app.controllers.validation import json_body
 from app.models.account import ProfileUpdate
 
@@ -67,5 +67,5 @@ def logout():
         description: Logged out.
       401: {$ref: '#/responses/Unauthorized'}
     """
-    current_app.extensions["pizarra"].logout.logout(current_principal())
+    current_app.extensions["pizarra"].logout.logout(current_principal(), bearer_token())
     return "", 204

@@ -10,9 +10,6 @@ refused everywhere with INVALID_INPUT (PostgreSQL text cannot hold it).
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,15 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from app.devstack import free_port
-from tests.conftest import (
-    TEST_JWT_SECRET,
-    TEST_SECRET,
-    build_test_container,
-    create_database,
-    drop_database,
-)
-from tests.integration.test_run import ROOT, clean_env, stop, wait_ready
+from tests.live_server import running_server
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "answers.json"
 pytestmark = pytest.mark.slow
@@ -37,38 +26,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def live_server(pg_server_url, redis_url, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("fuzz")
-    database_url = create_database(pg_server_url)
-    port = free_port()
-    env = clean_env(
-        tmp_path,
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        PORT=str(port),
-        SECRET_KEY=TEST_SECRET,
-        SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
-        LOG_LEVEL="WARNING",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_ready(proc, port)
-        container = build_test_container(database_url=database_url, redis_url=redis_url)
-        container.answers.import_answers(json.loads(FIXTURE.read_text()))
-        token = container.dev_tokens.issue(email="fuzz@example.com", full_name="Fuzz")
-        container.close()
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        if proc.poll() is None:
-            code, output = stop(proc, signal.SIGTERM)
-            assert code == 0 and "Traceback" not in output, output
-        drop_database(pg_server_url, database_url)
+    with running_server(pg_server_url, redis_url, tmp_path_factory.mktemp("fuzz")) as server:
+        server.container.answers.import_answers(json.loads(FIXTURE.read_text()))
+        token = server.container.dev_tokens.issue(email="fuzz@example.com", full_name="Fuzz")
+        yield server.url, token
 
 
 def test_every_operation_keeps_its_documented_contract(live_server):

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
@@ -18,21 +17,10 @@ import requests
 from app.container import MIGRATIONS_DIR
 from app.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
 from tests.conftest import TEST_SECRET, create_database, drop_database
+from tests.live_server import ROOT, clean_env, stop, wait_ready
 
-ROOT = Path(__file__).resolve().parents[2]
 ALL_APPLIED = f"migrations: {len(list(MIGRATIONS_DIR.glob('[0-9]*.sql'))) + 1} applied"
 pytestmark = pytest.mark.slow
-
-
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DATABASE_", "REDIS_", "FLASK_", "SUPABASE_", "EMBEDDED_"))
-        and k not in {"PORT", "HOST", "SECRET_KEY", "DATA_DIR", "LOCAL_AUTH", "ASYNC_MODE"}
-    }
-    env.update(PYTHONPATH=str(ROOT), DATA_DIR=str(tmp_path / "data"), **extra)
-    return env
 
 
 def start(env: dict[str, str], cwd: Path) -> subprocess.Popen:
@@ -44,36 +32,6 @@ def start(env: dict[str, str], cwd: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 90) -> requests.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"run.py exited with {proc.returncode}:\n{proc.stdout.read()}")
-        try:
-            # Connection: close, so no idle keep-alive connection holds up a graceful stop.
-            response = requests.get(
-                f"http://127.0.0.1:{port}/readyz", timeout=2, headers={"Connection": "close"}
-            )
-            if response.status_code == 200:
-                return response
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"not ready within {timeout}s:\n{proc.stdout.read()}")
-
-
-def stop(proc: subprocess.Popen, sig: int) -> tuple[int, str]:
-    proc.send_signal(sig)
-    try:
-        output, _ = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-        pytest.fail(f"did not stop within 30s after {signal.Signals(sig).name}:\n{output}")
-    return proc.returncode, output
 
 
 def port_open(port: int) -> bool:

@@ -75,6 +75,24 @@ def main(argv: list[str]) -> int:
             devstack.stop()
 
 
+class PortInUse(Exception):
+    pass
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(
+                f"cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
+                "Stop it or set PORT."
+            ) from None
+
+
 def _serve(app, settings) -> int:
     from app.extensions import socketio
 
@@ -104,6 +122,7 @@ def _serve(app, settings) -> int:
     gc.freeze()
     gc.set_threshold(700, 10, 1000)
     try:
+        _check_port_free(settings.host, settings.port)
         socketio.run(
             app,
             host=settings.host,
@@ -114,6 +133,9 @@ def _serve(app, settings) -> int:
         )
     except KeyboardInterrupt:
         log.info("shutting down")
+    except PortInUse as exc:
+        log.error("%s", exc)
+        return 1
     finally:
         log.info("stopped serving")
         app.extensions["pizarra"].close()

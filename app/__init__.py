@@ -45,11 +45,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.api.v1 import register_api
     from app.cli import register_cli
     from app.container import build_container
-    from app.controllers.cors import register_cors
+    from app.controllers.cors import register_cors, socket_origin_check
     from app.controllers.errors import register_error_handlers
     from app.controllers.validation import reject_nul_in_url
     from app.extensions import create_swagger, socketio
     from app.socket_events import register_socket_handlers
+    from app.socket_events.connection import LocalSockets
 
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Close the pool before interpreter teardown (gunicorn workers exit without a hook of ours).
     atexit.register(container.close)
     app.extensions["pizarra_devstack"] = devstack
+    app.extensions["pizarra_sockets"] = LocalSockets()
 
     register_error_handlers(app)
     register_cors(app, settings.cors_origins)
@@ -78,11 +80,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     socketio.init_app(
         app,
         async_mode=settings.async_mode,
-        cors_allowed_origins=settings.cors_origins,
+        cors_allowed_origins=socket_origin_check(settings.cors_origins),
         message_queue=settings.redis_url,
-        max_http_buffer_size=1_000_000,
-        ping_interval=25,
-        ping_timeout=20,
+        max_http_buffer_size=settings.socket_max_message_bytes,
+        ping_interval=settings.socket_ping_interval,
+        ping_timeout=settings.socket_ping_timeout,
     )
     register_socket_handlers(socketio)
     return app

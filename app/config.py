@@ -7,6 +7,7 @@ problems at once instead of a traceback from deep inside the app.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import secrets
@@ -71,6 +72,12 @@ class Settings(BaseSettings):
     # How long "this login session still exists" is trusted before asking auth.sessions again.
     auth_session_cache_seconds: int = Field(default=60, ge=1, le=60)
 
+    # Socket.IO.
+    trusted_proxies: Annotated[list[str], NoDecode] = []  # addresses/CIDRs whose XFF is trusted
+    socket_ping_interval: int = Field(default=25, ge=1, le=300)
+    socket_ping_timeout: int = Field(default=20, ge=1, le=300)
+    socket_max_message_bytes: int = Field(default=100_000, ge=1_000, le=10_000_000)
+
     # Operations.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     local_auth: bool | None = None  # default: on outside production
@@ -95,6 +102,16 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for item in value:
+                ipaddress.ip_network(str(item), strict=False)  # ValueError names a bad entry
         return value
 
     @field_validator("database_prepare_threshold", mode="before")

@@ -10,6 +10,7 @@ import redis
 from app.auth.supabase import SupabaseAuth
 from app.auth.verifier import JwksCache, TokenVerifier
 from app.config import PROJECT_ROOT, Settings
+from app.controllers.socket_gateway import FlaskSocketGateway
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.auth_repo import AuthRepository
 from app.repositories.base import Database, create_pool, create_redis
@@ -22,12 +23,14 @@ from app.repositories.study_repo import StudyRepository
 from app.services.account_service import AccountService
 from app.services.answer_service import AnswerService
 from app.services.auth_service import AuthService, DevTokenService, LogoutService
+from app.services.connection_service import ConnectionService
 from app.services.credit_service import CreditService
 from app.services.feedback_service import FeedbackService
 from app.services.health_service import HealthService
 from app.services.migration_service import MigrationService
 from app.services.question_bank_service import QuestionBankService
 from app.services.question_service import QuestionService
+from app.services.session_service import SessionService
 from app.services.study_service import StudyService
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -47,6 +50,8 @@ class Container:
     auth: AuthService | None
     dev_tokens: DevTokenService | None
     logout: LogoutService
+    live_sessions: SessionService
+    connections: ConnectionService
     accounts: AccountService
     credits: CreditService
     question_bank: QuestionBankService
@@ -98,6 +103,18 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         else None
     )
     verifier = build_verifier(settings, supabase_auth)
+    auth = (
+        AuthService(
+            verifier=verifier,
+            db=db,
+            auth_repo=auth_repo,
+            sessions=sessions,
+            session_cache_seconds=settings.auth_session_cache_seconds,
+        )
+        if verifier
+        else None
+    )
+    live_sessions = SessionService(sessions=sessions)
     dev_tokens = (
         DevTokenService(
             db=db,
@@ -123,17 +140,21 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         ),
         answers=AnswerService(db=db, answers=ai_answers, sessions=sessions),
         health=HealthService(db=db, redis_client=redis_client),
-        auth=AuthService(
-            verifier=verifier,
-            db=db,
-            auth_repo=auth_repo,
-            sessions=sessions,
-            session_cache_seconds=settings.auth_session_cache_seconds,
-        )
-        if verifier
-        else None,
+        auth=auth,
         dev_tokens=dev_tokens,
-        logout=LogoutService(sessions=sessions, dev_tokens=dev_tokens, supabase=supabase_auth),
+        logout=LogoutService(
+            sessions=sessions,
+            dev_tokens=dev_tokens,
+            supabase=supabase_auth,
+            sockets=FlaskSocketGateway(),
+        ),
+        live_sessions=live_sessions,
+        connections=ConnectionService(
+            auth=auth,
+            sessions=live_sessions,
+            session_repo=sessions,
+            max_per_ip=settings.max_connections_per_ip,
+        ),
         supabase_auth=supabase_auth,
         accounts=accounts,
         credits=credits,

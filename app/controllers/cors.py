@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response, request
 
 ALLOWED_HEADERS = "Authorization, Content-Type"
@@ -24,3 +26,18 @@ def register_cors(app: Flask, origins: list[str]) -> None:
                 response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
                 response.headers["Access-Control-Max-Age"] = "600"
         return response
+
+
+def socket_origin_check(origins: list[str]) -> Callable[[str | None, dict], bool]:
+    """Socket.IO's origin rule: the configured origins and this server's own (the page it
+    serves), nothing else. Clients that send no Origin (not browsers) are not refused here:
+    they still need a valid token."""
+    allowed = set(origins)
+
+    def check(origin: str | None, environ: dict) -> bool:
+        if origin is None or "*" in allowed or origin in allowed:
+            return True
+        host = environ.get("HTTP_HOST")
+        return host is not None and origin == f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+
+    return check

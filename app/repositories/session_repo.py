@@ -46,6 +46,32 @@ def session_key(session_id: str) -> str:
     return f"session:{session_id}"
 
 
+# Live connections of one client address, a sorted set of sid -> last heartbeat (Redis time).
+# Entries older than the staleness window belong to a process that died and are dropped.
+_CLAIM_CONNECTION = """
+local now = tonumber(redis.call('TIME')[1])
+local stale = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - stale)
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+    if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('EXPIRE', KEYS[1], stale)
+return 1
+"""
+
+_REFRESH_CONNECTIONS = """
+local now = tonumber(redis.call('TIME')[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', now, ARGV[i]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def connections_key(client_ip: str) -> str:
+    return f"connections:{client_ip}"
+
+
 def user_sessions_key(user_id: str) -> str:
     return f"user_sessions:{user_id}"
 
@@ -82,6 +108,8 @@ class SessionRepository:
         self.redis = client
         self._update_existing = client.register_script(_UPDATE_EXISTING)
         self._count_in_window = client.register_script(_COUNT_IN_WINDOW)
+        self._claim_connection = client.register_script(_CLAIM_CONNECTION)
+        self._refresh_connections = client.register_script(_REFRESH_CONNECTIONS)
 
     # -- sessions -------------------------------------------------------------------------
     @redis_call
@@ -98,16 +126,17 @@ class SessionRepository:
             pipe.execute()
 
     @redis_call
-    def end_user_sessions(self, user_id: str) -> list[str]:
-        """Delete every live session of a user; returns their ids."""
+    def end_user_sessions(self, user_id: str) -> list[SessionState]:
+        """Delete every live session of a user; returns them as they were."""
         owner = user_sessions_key(user_id)
         session_ids = sorted(cast(set, self.redis.smembers(owner)))
+        ended = [state for sid in session_ids if (state := self.get_session(sid)) is not None]
         with self.redis.pipeline(transaction=True) as pipe:
             for session_id in session_ids:
                 pipe.delete(session_key(session_id))
             pipe.delete(owner)
             pipe.execute()
-        return session_ids
+        return ended
 
     @redis_call
     def get_session(self, session_id: str) -> SessionState | None:
@@ -197,6 +226,24 @@ class SessionRepository:
     @redis_call
     def forget_auth_session(self, session_id: str) -> None:
         self.redis.delete(auth_session_key(session_id))
+
+    # -- connections per client address ---------------------------------------------------
+    @redis_call
+    def claim_connection(self, client_ip: str, sid: str, *, limit: int, stale_after: int) -> bool:
+        """Count a connection from this address; False when it already has `limit` live ones."""
+        return bool(
+            self._claim_connection(
+                keys=[connections_key(client_ip)], args=[stale_after, limit, sid]
+            )
+        )
+
+    @redis_call
+    def refresh_connections(self, client_ip: str, sids: list[str], *, stale_after: int) -> None:
+        self._refresh_connections(keys=[connections_key(client_ip)], args=[stale_after, *sids])
+
+    @redis_call
+    def release_connection(self, client_ip: str, sid: str) -> None:
+        self.redis.zrem(connections_key(client_ip), sid)
 
     # -- rate limiting --------------------------------------------------------------------
     @redis_call

@@ -19,6 +19,7 @@ from app.errors import InvalidInput, Unauthorized
 from app.repositories.auth_repo import AuthRepository
 from app.repositories.base import Database
 from app.repositories.session_repo import SessionRepository
+from app.services.ports import SocketGateway
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,12 @@ class LogoutService:
         sessions: SessionRepository,
         dev_tokens: DevTokenService | None,
         supabase: SupabaseAuth | None,
+        sockets: SocketGateway | None = None,
     ):
         self.sessions = sessions
         self.dev_tokens = dev_tokens
         self.supabase = supabase
+        self.sockets = sockets
 
     def logout(self, principal: Principal, token: str) -> list[str]:
         if self.supabase is not None:  # Supabase ends the login sessions everywhere
@@ -85,7 +88,12 @@ class LogoutService:
             self.sessions.set_auth_session_active(principal.session_id, False, remaining)
         if self.dev_tokens is not None:  # local auth stands in for Supabase's own sign-out
             self.dev_tokens.end_sessions(user_id=principal.user_id)
-        return self.sessions.end_user_sessions(principal.user_id)
+        ended = self.sessions.end_user_sessions(principal.user_id)
+        if self.sockets is not None:
+            for state in ended:
+                if state.connection_id:
+                    self.sockets.end_connection(state.connection_id, reason="logout")
+        return [state.connection_id or "" for state in ended]
 
 
 class DevTokenService:

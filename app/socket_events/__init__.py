@@ -8,6 +8,10 @@ from app.controllers.errors import error_payload
 
 
 def register_socket_handlers(socketio: SocketIO) -> None:
+    from app.socket_events.connection import register_connection_handlers
+
+    register_connection_handlers(socketio)
+
     @socketio.on_error_default
     def _on_error(exc: BaseException) -> None:
         emit("error", error_payload(exc))

@@ -208,3 +208,34 @@ def test_the_container_command_migrates_then_serves_with_gunicorn(
         if proc.poll() is None:
             proc.kill()
         drop_database(pg_server_url, database_url)
+
+
+def test_a_taken_port_is_reported_without_a_traceback(pg_server_url, redis_url, tmp_path):
+    import socket
+
+    database_url = create_database(pg_server_url)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        env = clean_env(
+            tmp_path,
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            PORT=str(port),
+            SECRET_KEY=TEST_SECRET,
+        )
+        try:
+            result = subprocess.run(
+                [sys.executable, str(ROOT / "run.py")],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            drop_database(pg_server_url, database_url)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout

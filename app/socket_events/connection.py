@@ -1,0 +1,174 @@
+"""connect / disconnect / reauthenticate (thin: parse, call the connection service, emit)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+
+from flask import current_app, request
+from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.controllers.errors import error_payload
+from app.controllers.validation import parse_model
+from app.errors import AppError, Unauthorized
+from app.services.connection_service import HEARTBEAT_SECONDS
+
+log = logging.getLogger(__name__)
+
+
+class ConnectAuth(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    token: str = Field(min_length=1, max_length=16_384)
+    session_id: str | None = Field(default=None, description="A previous session to resume")
+
+    @field_validator("session_id", mode="before")
+    @classmethod
+    def _ignore_unusable(cls, value: object) -> object:
+        # A session id that cannot be ours (wrong type, absurd length) just starts a new one.
+        return value if isinstance(value, str) and len(value) <= 64 else None
+
+
+class ReauthenticateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=16_384)
+
+
+@dataclass
+class LocalSocket:
+    client_ip: str
+    user_id: str
+    session_id: str
+    expires_at: int
+
+
+@dataclass
+class LocalSockets:
+    """The sockets this process holds (they live and die with it), and their heartbeat."""
+
+    by_sid: dict[str, LocalSocket] = field(default_factory=dict)
+    heartbeat_started: bool = False
+
+    def by_ip(self) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = {}
+        for sid, socket in list(self.by_sid.items()):
+            grouped.setdefault(socket.client_ip, []).append(sid)
+        return grouped
+
+
+def current_sid() -> str:
+    """The Socket.IO id of the client whose event is being handled."""
+    return str(request.sid)  # type: ignore[attr-defined]  # set by Flask-SocketIO
+
+
+def client_ip(environ: dict, trusted: list[str]) -> str:
+    """The client's address: X-Forwarded-For is believed only from configured proxies, read
+    from the right, skipping proxies."""
+    remote = environ.get("REMOTE_ADDR") or "unknown"
+    networks = [ipaddress.ip_network(p, strict=False) for p in trusted]
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
+    if not networks or not is_trusted(remote):
+        return remote
+    hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            return hop
+    return hops[0] if hops else remote
+
+
+def register_connection_handlers(socketio: SocketIO) -> None:
+    def local_sockets() -> LocalSockets:
+        return current_app.extensions["pizarra_sockets"]
+
+    def heartbeat(app) -> None:
+        while True:
+            socketio.sleep(HEARTBEAT_SECONDS)
+            with app.app_context():
+                try:
+                    app.extensions["pizarra"].connections.heartbeat(
+                        app.extensions["pizarra_sockets"].by_ip()
+                    )
+                except AppError as exc:
+                    log.warning("connection heartbeat failed: %s", exc)
+
+    @socketio.on("connect")
+    def on_connect(auth=None):
+        container = current_app.extensions["pizarra"]
+        sockets = local_sockets()
+        try:
+            payload = parse_model(ConnectAuth, auth if isinstance(auth, dict) else {})
+        except AppError:
+            payload = None
+        try:
+            if payload is None:
+                raise Unauthorized()
+            ip = client_ip(request.environ, container.settings.trusted_proxies)
+            connection = container.connections.connect(
+                token=payload.token,
+                sid=current_sid(),
+                client_ip=ip,
+                previous_session_id=payload.session_id,
+            )
+        except AppError as exc:
+            # The client's connect_error gets {message, data: {code, message, retry_after?}}.
+            refusal = error_payload(exc)
+            raise ConnectionRefusedError(refusal["message"], refusal) from None
+        principal = connection.principal
+        sockets.by_sid[current_sid()] = LocalSocket(
+            client_ip=ip,
+            user_id=principal.user_id,
+            session_id=connection.session_id,
+            expires_at=principal.expires_at,
+        )
+        if not sockets.heartbeat_started:
+            sockets.heartbeat_started = True
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            socketio.start_background_task(heartbeat, app)
+        join_room(f"user:{principal.user_id}")
+        emit(
+            "connection_established",
+            {
+                "session_id": connection.session_id,
+                "resumed": connection.resumed,
+                "user_info": {
+                    "user_id": principal.user_id,
+                    "email": principal.email,
+                    "full_name": principal.full_name,
+                },
+                "token_expires_at": principal.expires_at,
+            },
+        )
+
+    @socketio.on("disconnect")
+    def on_disconnect(reason=None):
+        socket = local_sockets().by_sid.pop(current_sid(), None)
+        if socket is None:
+            return
+        try:
+            current_app.extensions["pizarra"].connections.disconnect(
+                sid=current_sid(), client_ip=socket.client_ip, session_id=socket.session_id
+            )
+        except AppError as exc:
+            log.warning("disconnect bookkeeping failed: %s", exc)
+
+    @socketio.on("reauthenticate")
+    def on_reauthenticate(data=None):
+        socket = local_sockets().by_sid.get(current_sid())
+        if socket is None:
+            raise Unauthorized()
+        body = parse_model(ReauthenticateIn, data)
+        principal = current_app.extensions["pizarra"].connections.reauthenticate(
+            token=body.token, user_id=socket.user_id
+        )
+        socket.expires_at = principal.expires_at
+        emit("reauthenticated", {"token_expires_at": principal.expires_at})

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.models import VISIBLE
+from app.models.account import SubjectProgress
 
 Difficulty = Literal["easy", "medium", "hard"]
 
@@ -76,20 +76,11 @@ class AttemptIn(BaseModel):
         return value
 
 
-class ProgressOut(BaseModel):
-    subject: str
-    total_practiced: int
-    total_correct: int
-    mastery_level: float
-    streak_days: int
-    last_practice_at: datetime | None
-
-
 class AttemptResult(BaseModel):
     correct: bool
     correct_answer: str
     explanation: str | None
-    progress: ProgressOut
+    progress: SubjectProgress
     study_session_id: str | None
 
 

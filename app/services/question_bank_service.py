@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from app.errors import InvalidInput, NotFound
+from app.models.account import SubjectProgress
 from app.models.questions import (
     AttemptIn,
     AttemptResult,
-    ProgressOut,
     QuestionFilters,
     QuestionOut,
     QuestionPage,
@@ -123,7 +123,7 @@ class QuestionBankService:
             correct=correct,
             correct_answer=question["correct_answer"],
             explanation=question["explanation"],
-            progress=ProgressOut.model_validate(
+            progress=SubjectProgress.model_validate(
                 {**progress, "mastery_level": float(progress["mastery_level"])}
             ),
             study_session_id=session_id,

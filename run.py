@@ -101,6 +101,7 @@ def _serve(app, settings) -> int:
 
         def _stop_gevent() -> None:
             log.info("shutting down")
+            app.extensions["pizarra_sockets"].stopping = True
             if socketio.wsgi_server is not None:
                 # Stop accepting, give open requests a moment, then return from socketio.run.
                 gevent.spawn(socketio.wsgi_server.stop, timeout=5)
@@ -110,6 +111,7 @@ def _serve(app, settings) -> int:
     else:
 
         def _stop(signum, _frame):
+            app.extensions["pizarra_sockets"].stopping = True
             raise KeyboardInterrupt(signal.Signals(signum).name)
 
         signal.signal(signal.SIGTERM, _stop)

@@ -51,6 +51,9 @@ class LocalSockets:
 
     by_sid: dict[str, LocalSocket] = field(default_factory=dict)
     heartbeat_started: bool = False
+    # Set when the process is shutting down: disconnects then leave sessions resumable and
+    # connection slots to lapse, instead of racing the closing of the stores.
+    stopping: bool = False
 
     def by_ip(self) -> dict[str, list[str]]:
         grouped: dict[str, list[str]] = {}
@@ -91,8 +94,11 @@ def register_connection_handlers(socketio: SocketIO) -> None:
         return current_app.extensions["pizarra_sockets"]
 
     def heartbeat(app) -> None:
-        while True:
+        sockets = app.extensions["pizarra_sockets"]
+        while not sockets.stopping:
             socketio.sleep(HEARTBEAT_SECONDS)
+            if sockets.stopping:
+                return
             with app.app_context():
                 try:
                     app.extensions["pizarra"].connections.heartbeat(
@@ -151,8 +157,9 @@ def register_connection_handlers(socketio: SocketIO) -> None:
 
     @socketio.on("disconnect")
     def on_disconnect(reason=None):
-        socket = local_sockets().by_sid.pop(current_sid(), None)
-        if socket is None:
+        sockets = local_sockets()
+        socket = sockets.by_sid.pop(current_sid(), None)
+        if socket is None or sockets.stopping:
             return
         try:
             current_app.extensions["pizarra"].connections.disconnect(

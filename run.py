@@ -140,7 +140,11 @@ def _serve(app, settings) -> int:
         return 1
     finally:
         log.info("stopped serving")
-        app.extensions["pizarra"].close()
+        container = app.extensions["pizarra"]
+        container.streaming.stop_all()
+        # Let lesson greenlets notice (they check between chunks) before the stores close.
+        socketio.sleep(container.streaming.chunk_interval + 0.2)
+        container.close()
     return 0
 
 

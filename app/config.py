@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     socket_ping_interval: int = Field(default=25, ge=1, le=300)
     socket_ping_timeout: int = Field(default=20, ge=1, le=300)
     socket_max_message_bytes: int = Field(default=100_000, ge=1_000, le=10_000_000)
+    stream_chunk_interval_ms: int = Field(default=70, ge=5, le=1_000)  # typewriter cadence
+    stream_chunk_chars: int = Field(default=12, ge=1, le=200)  # characters per chunk (about)
 
     # Operations.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

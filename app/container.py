@@ -31,6 +31,7 @@ from app.services.migration_service import MigrationService
 from app.services.question_bank_service import QuestionBankService
 from app.services.question_service import QuestionService
 from app.services.session_service import SessionService
+from app.services.streaming_service import StreamingService
 from app.services.study_service import StudyService
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -52,6 +53,7 @@ class Container:
     logout: LogoutService
     live_sessions: SessionService
     connections: ConnectionService
+    streaming: StreamingService
     accounts: AccountService
     credits: CreditService
     question_bank: QuestionBankService
@@ -115,6 +117,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         else None
     )
     live_sessions = SessionService(sessions=sessions)
+    gateway = FlaskSocketGateway()
     dev_tokens = (
         DevTokenService(
             db=db,
@@ -146,7 +149,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             sessions=sessions,
             dev_tokens=dev_tokens,
             supabase=supabase_auth,
-            sockets=FlaskSocketGateway(),
+            sockets=gateway,
         ),
         live_sessions=live_sessions,
         connections=ConnectionService(
@@ -154,6 +157,12 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             sessions=live_sessions,
             session_repo=sessions,
             max_per_ip=settings.max_connections_per_ip,
+        ),
+        streaming=StreamingService(
+            sessions=live_sessions,
+            runtime=gateway,
+            chunk_interval=settings.stream_chunk_interval_ms / 1000,
+            chunk_chars=settings.stream_chunk_chars,
         ),
         supabase_auth=supabase_auth,
         accounts=accounts,

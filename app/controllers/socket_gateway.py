@@ -1,6 +1,10 @@
-"""The Socket.IO side of `SocketGateway`: what services may ask of connected clients."""
+"""The Socket.IO side of what services may ask of connected clients (`SocketGateway`) and of
+how lessons run (`LessonRuntime`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from app.extensions import socketio
 
@@ -15,3 +19,17 @@ class FlaskSocketGateway:
         socketio.emit("session_ended", {"reason": reason, "message": message}, to=sid)
         # With a message queue this reaches whichever process holds the connection.
         socketio.server.disconnect(sid)
+
+    def emit_to_session(self, session_id: str, event: str, payload: dict[str, Any]) -> None:
+        # Every socket of the session joins this room, on whichever process it is connected.
+        socketio.emit(event, payload, to=session_room(session_id))
+
+    def spawn(self, target: Callable[..., Any], *args: Any) -> Any:
+        return socketio.start_background_task(target, *args)
+
+    def sleep(self, seconds: float) -> None:
+        socketio.sleep(seconds)
+
+
+def session_room(session_id: str) -> str:
+    return f"session:{session_id}"

@@ -80,6 +80,9 @@ class InteractionRepository:
         assert row is not None
         return row
 
+    def mark_completed(self, conn: DbConnection, interaction_id: str) -> None:
+        conn.execute("UPDATE interactions SET completed = TRUE WHERE id = %s", (interaction_id,))
+
     def link_credit_usage(self, conn: DbConnection, usage_id: str, interaction_id: str) -> None:
         conn.execute(
             "UPDATE credit_usage SET interaction_id = %s WHERE id = %s",

@@ -88,6 +88,10 @@ def question_rate_key(user_id: str) -> str:
     return f"rate_limit:{user_id}:questions"
 
 
+def lesson_seq_key(session_id: str) -> str:
+    return f"lesson_seq:{session_id}"
+
+
 def auth_session_key(session_id: str) -> str:
     return f"auth_session:{session_id}"
 
@@ -156,6 +160,16 @@ class SessionRepository:
     @redis_call
     def delete_session(self, session_id: str) -> None:
         self.redis.delete(session_key(session_id))
+
+    @redis_call
+    def next_lesson_seq(self, session_id: str) -> int:
+        """The next sequence number of the session's lesson events (shared by all processes)."""
+        key = lesson_seq_key(session_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, SESSION_TTL_SECONDS)
+            value, _ = pipe.execute()
+        return int(value)
 
     # -- answer cache ---------------------------------------------------------------------
     @redis_call

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,14 @@ class StoredAnswer:
     total_duration: int
     steps: list[dict[str, Any]]
     source: str  # "cache" or "database"
+
+
+@dataclass(frozen=True)
+class ChargedAnswer:
+    answer: StoredAnswer
+    interaction_id: str
+    credits_remaining: int
+    daily_remaining: int
 
 
 class QuestionService:
@@ -87,8 +96,11 @@ class QuestionService:
         if count > self.rate_limit:
             raise RateLimitExceeded(retry_after=max(1, seconds_left))
 
-    def find_answer(self, question_hash: str) -> StoredAnswer | None:
-        """The stored answer for a hash: Redis first (24 h), then PostgreSQL (filling Redis)."""
+    def find_answer(
+        self, question_hash: str, *, on_miss_in_cache: Callable[[], None] | None = None
+    ) -> StoredAnswer | None:
+        """The stored answer for a hash: Redis first (24 h), then PostgreSQL (filling Redis).
+        `on_miss_in_cache` runs before the slower lookup (the lesson shows a waiting phrase)."""
         cached = self.sessions.get_cached_answer(question_hash)
         if cached and cached.get("answer_id"):
             return StoredAnswer(
@@ -99,6 +111,8 @@ class QuestionService:
                 steps=cached["steps"],
                 source="cache",
             )
+        if on_miss_in_cache is not None:
+            on_miss_in_cache()
         with self.db.connection() as conn:
             row = self.answers.get_by_hash(conn, question_hash)
         if row is None:
@@ -137,11 +151,38 @@ class QuestionService:
         self, principal: Principal, request: AskRequest, *, session_id: str | None = None
     ) -> AskResult:
         """The whole answer at once: charged only when there is an answer to give."""
+        charged = self.answer_and_charge(principal, request, session_id=session_id, completed=True)
+        stored = charged.answer
+        return AskResult(
+            interaction_id=charged.interaction_id,
+            answer_id=stored.answer_id,
+            question_hash=stored.question_hash,
+            source="cache" if stored.source == "cache" else "database",
+            answer=AnswerDocumentOut(
+                question=stored.question or request.question,
+                total_duration=stored.total_duration,
+                steps=stored.steps,
+            ),
+            credits_remaining=charged.credits_remaining,
+            daily_remaining=charged.daily_remaining,
+        )
+
+    def answer_and_charge(
+        self,
+        principal: Principal,
+        request: AskRequest,
+        *,
+        session_id: str | None,
+        completed: bool,
+        on_lookup: Callable[[], None] | None = None,
+    ) -> ChargedAnswer:
+        """The pipeline up to the lesson: validate, rate-limit, find the stored answer, charge
+        one credit and record the interaction (completed later for a streamed lesson)."""
         started = time.monotonic()
         self.check_question(request.question)
         self.check_rate_limit(principal.user_id)
         question_hash = generate_hash(request.question)
-        stored = self.find_answer(question_hash)
+        stored = self.find_answer(question_hash, on_miss_in_cache=on_lookup)
         if stored is None:
             similar = self.similar_questions(request.question)
             raise AiUnavailable(details={"similar": [s.model_dump() for s in similar]})
@@ -164,20 +205,17 @@ class QuestionService:
                 question_id=request.question_id,
                 response_time_ms=int((time.monotonic() - started) * 1000),
                 credits_used=1,
-                completed=True,
+                completed=completed,
             )
             self.interactions.link_credit_usage(conn, receipt.usage_id, interaction_id)
             self.answers.increment_usage(conn, stored.answer_id)
-        return AskResult(
+        return ChargedAnswer(
+            answer=stored,
             interaction_id=interaction_id,
-            answer_id=stored.answer_id,
-            question_hash=question_hash,
-            source="cache" if stored.source == "cache" else "database",
-            answer=AnswerDocumentOut(
-                question=stored.question or request.question,
-                total_duration=stored.total_duration,
-                steps=stored.steps,
-            ),
             credits_remaining=receipt.credits_remaining,
             daily_remaining=receipt.daily_remaining,
         )
+
+    def mark_completed(self, interaction_id: str) -> None:
+        with self.db.transaction() as conn:
+            self.interactions.mark_completed(conn, interaction_id)

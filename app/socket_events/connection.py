@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from dataclasses import dataclass, field
 
 from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.auth.verifier import Principal
 from app.controllers.errors import error_payload
+from app.controllers.socket_gateway import session_room
 from app.controllers.validation import parse_model
 from app.errors import AppError, Unauthorized
 from app.services.connection_service import HEARTBEAT_SECONDS
@@ -40,9 +43,14 @@ class ReauthenticateIn(BaseModel):
 @dataclass
 class LocalSocket:
     client_ip: str
-    user_id: str
+    principal: Principal
     session_id: str
     expires_at: int
+    last_phrase: str | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.principal.user_id
 
 
 @dataclass
@@ -132,7 +140,7 @@ def register_connection_handlers(socketio: SocketIO) -> None:
         principal = connection.principal
         sockets.by_sid[current_sid()] = LocalSocket(
             client_ip=ip,
-            user_id=principal.user_id,
+            principal=principal,
             session_id=connection.session_id,
             expires_at=principal.expires_at,
         )
@@ -141,6 +149,7 @@ def register_connection_handlers(socketio: SocketIO) -> None:
             app = current_app._get_current_object()  # type: ignore[attr-defined]
             socketio.start_background_task(heartbeat, app)
         join_room(f"user:{principal.user_id}")
+        join_room(session_room(connection.session_id))
         emit(
             "connection_established",
             {
@@ -161,8 +170,10 @@ def register_connection_handlers(socketio: SocketIO) -> None:
         socket = sockets.by_sid.pop(current_sid(), None)
         if socket is None or sockets.stopping:
             return
+        container = current_app.extensions["pizarra"]
+        container.streaming.suspend(socket.session_id)  # the position is kept for a resume
         try:
-            current_app.extensions["pizarra"].connections.disconnect(
+            container.connections.disconnect(
                 sid=current_sid(), client_ip=socket.client_ip, session_id=socket.session_id
             )
         except AppError as exc:
@@ -178,4 +189,16 @@ def register_connection_handlers(socketio: SocketIO) -> None:
             token=body.token, user_id=socket.user_id
         )
         socket.expires_at = principal.expires_at
+        socket.principal = principal
         emit("reauthenticated", {"token_expires_at": principal.expires_at})
+
+
+def current_socket(*, fresh_token: bool = False) -> LocalSocket:
+    """The connected student of this event. With `fresh_token`, for events that spend credits:
+    the token must not have expired since connect (the client sends `reauthenticate`)."""
+    socket = current_app.extensions["pizarra_sockets"].by_sid.get(current_sid())
+    if socket is None:
+        raise Unauthorized()
+    if fresh_token and socket.expires_at <= time.time():
+        raise Unauthorized("Tu sesión expiró. Envía un token nuevo con reauthenticate.")
+    return socket

@@ -1,0 +1,242 @@
+"""Live lessons over Socket.IO from a real server process: the full event sequence, exact text
+reassembly, drawings at their offsets, pause and resume at the same character."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.sockets.test_connection import ADDRESSES, Student
+from tests.live_server import running_server
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "answers.json"
+DOCUMENT = json.loads(FIXTURE.read_text())[0]  # ¿Qué es una derivada? (4 steps)
+INTERVAL_MS = 15
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(pg_server_url, redis_url, tmp_path_factory):
+    with running_server(
+        pg_server_url,
+        redis_url,
+        tmp_path_factory.mktemp("lessons"),
+        STREAM_CHUNK_INTERVAL_MS=str(INTERVAL_MS),
+        STREAM_CHUNK_CHARS="10",
+        RATE_LIMIT_QUESTIONS="3",
+        TRUSTED_PROXIES="127.0.0.1",
+    ) as live:
+        live.container.answers.import_answers(json.loads(FIXTURE.read_text()))
+        yield live
+
+
+@pytest.fixture
+def student(server):
+    created = []
+
+    def make(email: str = "ana@example.com") -> Student:
+        token = server.container.dev_tokens.issue(email=email)
+        with server.container.db.transaction() as conn:
+            conn.execute("UPDATE profiles SET daily_limit = 100, credits_remaining = 100")
+        one = Student(server.url, next(ADDRESSES))
+        one.connect(token)
+        created.append(one)
+        return one
+
+    yield make
+    for one in created:
+        one.close()
+
+
+def lesson_events(student: Student) -> list[tuple[str, dict]]:
+    kinds = {
+        "explanation_start",
+        "step_start",
+        "content_chunk",
+        "canvas_command",
+        "step_complete",
+        "explanation_complete",
+        "feedback_request",
+        "explanation_paused",
+        "explanation_resumed",
+    }
+    return [(name, data) for name, data in student.events if name in kinds]
+
+
+def texts_by_step(events) -> dict[int, str]:
+    steps: dict[int, str] = {}
+    for name, data in events:
+        if name == "content_chunk":
+            steps[data["step_number"]] = steps.get(data["step_number"], "") + data["chunk"]
+    return steps
+
+
+def test_a_stored_answer_streams_as_a_lesson(server, student):
+    ana = student()
+    ana.client.emit("ask_question", {"question": "que es una DERIVADA"})
+    ana.wait_for("feedback_request", timeout=20)
+    events = lesson_events(ana)
+    names = [name for name, _ in events]
+    assert names[0] == "explanation_start"
+    assert names[-2:] == ["explanation_complete", "feedback_request"]
+    start = events[0][1]
+    assert start["total_steps"] == 4 and start["estimated_duration"] == 75
+    assert [d["step_number"] for n, d in events if n == "step_start"] == [1, 2, 3, 4]
+    assert [d["step_number"] for n, d in events if n == "step_complete"] == [1, 2, 3, 4]
+    # The text of every step arrives exactly, in order, ending with is_final.
+    steps = texts_by_step(events)
+    assert steps == {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+    finals = [d for n, d in events if n == "content_chunk" and d["is_final"]]
+    assert [d["position"] for d in finals] == [len(s["content"]) for s in DOCUMENT["steps"]]
+    # Drawings arrive once each, after the text reached their offset.
+    drawn = [(d["step_number"], d["command"]) for n, d in events if n == "canvas_command"]
+    expected = [(i + 1, c) for i, s in enumerate(DOCUMENT["steps"]) for c in s.get("canvas", [])]
+    assert drawn == expected
+    for index, (name, data) in enumerate(events):
+        if name == "canvas_command":
+            reached = max(
+                (
+                    d["position"]
+                    for n, d in events[:index]
+                    if n == "content_chunk" and d["step_number"] == data["step_number"]
+                ),
+                default=0,
+            )
+            assert reached >= data["command"]["at"]
+    # One explanation id and a strictly increasing sequence on every lesson event.
+    assert {d["explanation_id"] for _, d in events} == {start["explanation_id"]}
+    seqs = [d["seq"] for _, d in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    with server.container.db.connection() as conn:
+        row = conn.execute(
+            "SELECT completed, question_type FROM interactions ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+    assert row == {"completed": True, "question_type": "text"}
+
+
+def test_pause_stops_within_a_chunk_and_resume_continues_at_the_same_character(server, student):
+    ana = student("pausa@example.com")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_for("step_start")
+    time.sleep(INTERVAL_MS * 6 / 1000)
+    ana.client.emit("pause_explanation", {"current_step": 0, "position_in_step": 0})
+    paused = ana.wait_for("explanation_paused")
+    time.sleep(INTERVAL_MS * 10 / 1000)
+    before_resume = lesson_events(ana)
+    after_pause = before_resume[[n for n, _ in before_resume].index("explanation_paused") :]
+    assert [n for n, _ in after_pause] == ["explanation_paused"], "nothing after the pause"
+    ana.client.emit("resume_explanation", {})
+    resumed = ana.wait_for("explanation_resumed")
+    assert (resumed["step_number"], resumed["position"]) == (
+        paused["step_number"],
+        paused["position"],
+    )
+    ana.wait_for("feedback_request", timeout=20)
+    events = lesson_events(ana)
+    assert texts_by_step(events) == {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+    drawn = [d["command"] for n, d in events if n == "canvas_command"]
+    assert len(drawn) == sum(len(s.get("canvas", [])) for s in DOCUMENT["steps"])
+    assert [n for n, _ in events].count("explanation_start") == 1
+
+
+def test_resume_with_nothing_paused_is_a_clear_error(server, student):
+    ana = student("nada@example.com")
+    ana.client.emit("resume_explanation", {})
+    assert ana.wait_for("error")["code"] == "INVALID_INPUT"
+    ana.client.emit("pause_explanation", {})
+    ana.events.clear()
+    ana.client.emit("pause_explanation", {})
+    assert ana.wait_for("error")["code"] == "INVALID_INPUT"
+    assert ana.client.connected
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        "texto",
+        42,
+        [],
+        {},
+        {"question": ""},
+        {"question": "x" * 1001},
+        {"question": "¿?"},
+        {"question": "hola", "extra": 1},
+    ],
+)
+def test_bad_questions_get_invalid_input_and_the_connection_stays(server, student, payload):
+    ana = student("mal@example.com")
+    ana.client.emit("ask_question", payload)
+    assert ana.wait_for("error")["code"] == "INVALID_INPUT"
+    assert ana.client.connected
+
+
+def test_a_question_without_an_answer_is_ai_unavailable_after_a_waiting_phrase(server, student):
+    ana = student("sin@example.com")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada parcial?"})
+    phrase = ana.wait_for("waiting_phrase")
+    assert phrase["category"] == "searching" and phrase["phrase"]
+    error = ana.wait_for("error")
+    assert error["code"] == "AI_UNAVAILABLE"
+    assert error["details"]["similar"][0]["question"] == "¿Qué es una derivada?"
+
+
+def test_the_rate_limit_refuses_exactly_past_the_configured_count(server, student):
+    ana = student("rapida@example.com")
+    for _ in range(3):
+        ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+        ana.wait_for("explanation_start")
+        ana.events.clear()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    error = ana.wait_for("error")
+    assert error["code"] == "RATE_LIMIT_EXCEEDED" and 0 < error["retry_after"] <= 60
+
+
+def test_a_new_question_replaces_the_lesson_in_progress(server, student):
+    ana = student("nueva@example.com")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    first = ana.wait_for("explanation_start")["explanation_id"]
+    ana.client.emit("ask_question", {"question": "¿Cómo resuelvo x^2 - 5x + 6 = 0?"})
+    ana.wait_for("feedback_request", timeout=20)
+    time.sleep(INTERVAL_MS * 5 / 1000)
+    events = lesson_events(ana)
+    starts = [d["explanation_id"] for n, d in events if n == "explanation_start"]
+    assert starts[0] == first and len(starts) == 2
+    second = starts[1]
+    last_of_first = max(i for i, (_, d) in enumerate(events) if d["explanation_id"] == first)
+    first_of_second = min(i for i, (_, d) in enumerate(events) if d["explanation_id"] == second)
+    assert last_of_first < first_of_second, "the old lesson stops before the new one starts"
+    done = [d["explanation_id"] for n, d in events if n == "explanation_complete"]
+    assert done == [second]
+
+
+def test_a_dropped_connection_resumes_at_the_same_character(server, student):
+    token = server.container.dev_tokens.issue(email="red@example.com")
+    with server.container.db.transaction() as conn:
+        conn.execute("UPDATE profiles SET daily_limit = 100, credits_remaining = 100")
+    first = Student(server.url, next(ADDRESSES))
+    session_id = first.connect(token)["session_id"]
+    first.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    first.wait_for("step_start")
+    time.sleep(INTERVAL_MS * 8 / 1000)
+    first.close()  # the phone lost its signal
+    received = texts_by_step(lesson_events(first))
+    time.sleep(INTERVAL_MS * 5 / 1000)
+
+    second = Student(server.url, next(ADDRESSES))
+    again = second.connect(token, session_id=session_id)
+    assert again["resumed"] is True
+    second.client.emit("resume_explanation", {})
+    resumed = second.wait_for("explanation_resumed")
+    second.wait_for("feedback_request", timeout=20)
+    second.close()
+    rest = texts_by_step(lesson_events(second))
+    step = resumed["step_number"]
+    # What the first socket got up to the saved position, plus what the second got, is exact.
+    content = {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+    assert received.get(step, "")[: resumed["position"]] + rest[step] == content[step]
+    for later in range(step + 1, 5):
+        assert rest[later] == content[later]

@@ -92,6 +92,24 @@ def lesson_seq_key(session_id: str) -> str:
     return f"lesson_seq:{session_id}"
 
 
+def lesson_events_key(session_id: str) -> str:
+    return f"lesson_events:{session_id}"
+
+
+LESSON_EVENTS_KEPT = 2_000
+
+# Number a lesson event and keep it for replay, atomically: the stream entry's id is the seq,
+# so the events after a given seq are one XRANGE. KEYS: seq counter, stream; ARGV: ttl, max
+# entries, event name, JSON payload.
+_RECORD_LESSON_EVENT = """
+local seq = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[3], 'data', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return seq
+"""
+
+
 def auth_session_key(session_id: str) -> str:
     return f"auth_session:{session_id}"
 
@@ -114,6 +132,7 @@ class SessionRepository:
         self._count_in_window = client.register_script(_COUNT_IN_WINDOW)
         self._claim_connection = client.register_script(_CLAIM_CONNECTION)
         self._refresh_connections = client.register_script(_REFRESH_CONNECTIONS)
+        self._record_lesson_event = client.register_script(_RECORD_LESSON_EVENT)
 
     # -- sessions -------------------------------------------------------------------------
     @redis_call
@@ -162,14 +181,31 @@ class SessionRepository:
         self.redis.delete(session_key(session_id))
 
     @redis_call
-    def next_lesson_seq(self, session_id: str) -> int:
-        """The next sequence number of the session's lesson events (shared by all processes)."""
-        key = lesson_seq_key(session_id)
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, SESSION_TTL_SECONDS)
-            value, _ = pipe.execute()
-        return int(value)
+    def record_lesson_event(self, session_id: str, event: str, payload: dict[str, Any]) -> int:
+        """Give a lesson event its sequence number (shared by all processes) and keep it, with
+        that number, for a client that reconnects after missing some. Returns the seq."""
+        return int(
+            self._record_lesson_event(
+                keys=[lesson_seq_key(session_id), lesson_events_key(session_id)],
+                args=[
+                    SESSION_TTL_SECONDS,
+                    LESSON_EVENTS_KEPT,
+                    event,
+                    json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                ],
+            )
+        )
+
+    @redis_call
+    def lesson_events_after(self, session_id: str, seq: int) -> list[tuple[str, dict[str, Any]]]:
+        """The kept events with a sequence number above `seq`, in order, as (event, payload)."""
+        entries = self.redis.xrange(lesson_events_key(session_id), min=f"{seq + 1}-0", max="+")
+        events = []
+        for entry_id, fields in cast(list, entries):
+            payload = json.loads(fields["data"])
+            payload["seq"] = int(str(entry_id).split("-")[0])
+            events.append((fields["event"], payload))
+        return events
 
     # -- answer cache ---------------------------------------------------------------------
     @redis_call

@@ -320,8 +320,9 @@ class StreamingService:
         )
 
     def _emit(self, session_id: str, event: str, payload: dict[str, Any]) -> None:
-        payload["seq"] = self._next_seq(session_id)
+        payload["seq"] = self.sessions.sessions.record_lesson_event(session_id, event, payload)
         self.runtime.emit_to_session(session_id, event, payload)
 
-    def _next_seq(self, session_id: str) -> int:
-        return self.sessions.sessions.next_lesson_seq(session_id)
+    def missed_events(self, session_id: str, last_seq: int) -> list[tuple[str, dict[str, Any]]]:
+        """What a client that saw events up to `last_seq` missed (kept for the session's TTL)."""
+        return self.sessions.sessions.lesson_events_after(session_id, last_seq)

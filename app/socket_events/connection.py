@@ -26,12 +26,22 @@ class ConnectAuth(BaseModel):
 
     token: str = Field(min_length=1, max_length=16_384)
     session_id: str | None = Field(default=None, description="A previous session to resume")
+    last_seq: int | None = Field(
+        default=None, ge=0, description="The last lesson event seen: the missed ones are replayed"
+    )
 
     @field_validator("session_id", mode="before")
     @classmethod
     def _ignore_unusable(cls, value: object) -> object:
         # A session id that cannot be ours (wrong type, absurd length) just starts a new one.
         return value if isinstance(value, str) and len(value) <= 64 else None
+
+    @field_validator("last_seq", mode="before")
+    @classmethod
+    def _ignore_bad_seq(cls, value: object) -> object:
+        return (
+            value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+        )
 
 
 class ReauthenticateIn(BaseModel):
@@ -149,7 +159,6 @@ def register_connection_handlers(socketio: SocketIO) -> None:
             app = current_app._get_current_object()  # type: ignore[attr-defined]
             socketio.start_background_task(heartbeat, app)
         join_room(f"user:{principal.user_id}")
-        join_room(session_room(connection.session_id))
         emit(
             "connection_established",
             {
@@ -163,6 +172,14 @@ def register_connection_handlers(socketio: SocketIO) -> None:
                 "token_expires_at": principal.expires_at,
             },
         )
+        if connection.resumed and payload.last_seq is not None:
+            # Missed lesson events first, in order; then the live ones (the client drops any
+            # seq it has already seen, should one arrive both ways).
+            for event, data in container.streaming.missed_events(
+                connection.session_id, payload.last_seq
+            ):
+                emit(event, data)
+        join_room(session_room(connection.session_id))
 
     @socketio.on("disconnect")
     def on_disconnect(reason=None):

@@ -240,3 +240,24 @@ def test_a_dropped_connection_resumes_at_the_same_character(server, student):
     assert received.get(step, "")[: resumed["position"]] + rest[step] == content[step]
     for later in range(step + 1, 5):
         assert rest[later] == content[later]
+
+
+@pytest.mark.parametrize("seen", [0, 1, 7, 20])
+def test_a_reconnecting_client_gets_exactly_the_events_it_missed_in_order(server, student, seen):
+    token = server.container.dev_tokens.issue(email=f"blip{seen}@example.com")
+    with server.container.db.transaction() as conn:
+        conn.execute("UPDATE profiles SET daily_limit = 100, credits_remaining = 100")
+    first = Student(server.url, next(ADDRESSES))
+    session_id = first.connect(token)["session_id"]
+    first.client.emit("ask_question", {"question": "¿Cómo resuelvo x^2 - 5x + 6 = 0?"})
+    first.wait_for("feedback_request", timeout=20)
+    everything = lesson_events(first)
+    first.close()
+    last_seen = everything[seen - 1][1]["seq"] if seen else everything[0][1]["seq"] - 1
+
+    second = Student(server.url, next(ADDRESSES))
+    second.connect(token, session_id=session_id, last_seq=last_seen)
+    second.wait_for("feedback_request")
+    replayed = lesson_events(second)
+    second.close()
+    assert replayed == everything[seen:]

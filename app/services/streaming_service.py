@@ -133,6 +133,32 @@ class StreamingService:
             fresh=False,
         )
 
+    def stop(self, session_id: str) -> None:
+        """The student ends the lesson: nothing more is sent and there is nothing to resume."""
+        state = self.sessions.get_session(session_id)
+        context = (state.conversation_context if state else None) or {}
+        if state is None or not (state.is_streaming or state.is_paused):
+            raise InvalidInput("No hay ninguna explicación que detener.")
+        self.cancel(session_id)
+        self.sessions.update_session(session_id, {"is_streaming": False, "is_paused": False})
+        self._emit(
+            session_id,
+            "explanation_stopped",
+            {
+                "explanation_id": context.get("explanation_id"),
+                "step_number": state.current_step + 1,
+                "position": state.pause_position,
+            },
+        )
+
+    def lesson_of(self, session_id: str) -> dict[str, Any]:
+        """The answer and interaction of the session's latest lesson (for its feedback)."""
+        state = self.sessions.get_session(session_id)
+        context = (state.conversation_context if state else None) or {}
+        if not context.get("answer_id") or not context.get("interaction_id"):
+            raise InvalidInput("No hay ninguna explicación sobre la que opinar.")
+        return context
+
     def suspend(self, session_id: str) -> None:
         """The student's socket went away: stop at the next chunk, keeping the position."""
         lesson = self._live.get(session_id)

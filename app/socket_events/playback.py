@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_socketio import SocketIO
+from flask_socketio import SocketIO, emit
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.controllers.validation import parse_model
+from app.models.ask import FeedbackIn
 from app.socket_events.connection import current_socket
 
 
@@ -21,6 +22,16 @@ class PauseIn(BaseModel):
 
 class ResumeIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+class FeedbackEventIn(BaseModel):
+    """`submit_feedback` after a lesson (the seed's feedback request)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int | None = Field(default=None, ge=1, le=5)
+    understood: bool | None = None
+    seen_in_exam: bool | None = None
 
 
 def register_playback_handlers(socketio: SocketIO) -> None:
@@ -38,3 +49,27 @@ def register_playback_handlers(socketio: SocketIO) -> None:
         container.streaming.resume(
             socket.session_id, answer_for=container.questions_pipeline.find_answer
         )
+
+    @socketio.on("stop_explanation")
+    def on_stop(data=None):
+        socket = current_socket()
+        parse_model(ResumeIn, data if data is not None else {})
+        current_app.extensions["pizarra"].streaming.stop(socket.session_id)
+
+    @socketio.on("submit_feedback")
+    def on_feedback(data=None):
+        socket = current_socket()
+        body = parse_model(FeedbackEventIn, data)
+        container = current_app.extensions["pizarra"]
+        lesson = container.streaming.lesson_of(socket.session_id)
+        result = container.feedback.give(
+            user_id=socket.user_id,
+            answer_id=lesson["answer_id"],
+            feedback=FeedbackIn(
+                rating=body.rating,
+                understood=body.understood,
+                seen_in_exam=body.seen_in_exam,
+                interaction_id=lesson["interaction_id"],
+            ),
+        )
+        emit("feedback_received", result.model_dump(mode="json"))

@@ -261,3 +261,30 @@ def test_a_reconnecting_client_gets_exactly_the_events_it_missed_in_order(server
     replayed = lesson_events(second)
     second.close()
     assert replayed == everything[seen:]
+
+
+def test_stop_ends_the_lesson_and_feedback_is_recorded(server, student):
+    ana = student("fin@example.com")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    start = ana.wait_for("step_start")
+    ana.client.emit("stop_explanation", {})
+    stopped = ana.wait_for("explanation_stopped")
+    assert stopped["explanation_id"] == start["explanation_id"]
+    time.sleep(INTERVAL_MS * 8 / 1000)
+    last_index = max(i for i, (n, _) in enumerate(ana.events) if n == "explanation_stopped")
+    assert not any(n == "content_chunk" for n, _ in ana.events[last_index + 1 :])
+    ana.client.emit("resume_explanation", {})
+    assert ana.wait_for("error")["code"] == "INVALID_INPUT"
+    ana.client.emit("submit_feedback", {"rating": 4, "understood": True})
+    received = ana.wait_for("feedback_received")
+    assert received["rating"] == 4 and received["understood"] is True
+    assert (received["helpful_votes"], received["total_votes"]) >= (1, 1)
+
+
+def test_feedback_without_a_lesson_or_with_bad_values_is_invalid(server, student):
+    ana = student("sinleccion@example.com")
+    ana.client.emit("submit_feedback", {"rating": 5})
+    assert ana.wait_for("error")["code"] == "INVALID_INPUT"
+    ana.events.clear()
+    ana.client.emit("submit_feedback", {"rating": 9})
+    assert ana.wait_for("error")["code"] == "INVALID_INPUT"

@@ -75,13 +75,23 @@ def stop(proc: subprocess.Popen, sig: int) -> tuple[int, str]:
 class LiveServer:
     url: str
     container: Container  # the same database and Redis, for setting up data and tokens
+    process: subprocess.Popen
+    database_url: str
 
 
 @contextmanager
 def running_server(
-    pg_server_url: str, redis_url: str, tmp_path: Path, **env: str
+    pg_server_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    *,
+    database_url: str | None = None,
+    **env: str,
 ) -> Iterator[LiveServer]:
-    database_url = create_database(pg_server_url)
+    """A server process on a new database, or on `database_url` (another server's, to run
+    several processes of one deployment)."""
+    owns_database = database_url is None
+    database_url = database_url or create_database(pg_server_url)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "run.py")],
@@ -104,13 +114,15 @@ def running_server(
     try:
         wait_ready(proc, port)
         container = build_test_container(database_url=database_url, redis_url=redis_url)
-        yield LiveServer(f"http://127.0.0.1:{port}", container)
-        code, output = stop(proc, signal.SIGTERM)
-        assert code == 0 and "Traceback" not in output, output
+        yield LiveServer(f"http://127.0.0.1:{port}", container, proc, database_url)
+        if proc.poll() is None:  # (a test may have killed it on purpose)
+            code, output = stop(proc, signal.SIGTERM)
+            assert code == 0 and "Traceback" not in output, output
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
         if container is not None:
             container.close()
-        drop_database(pg_server_url, database_url)
+        if owns_database:
+            drop_database(pg_server_url, database_url)

@@ -121,7 +121,29 @@ def users_dev_token(email: str, full_name: str | None, ttl: int) -> None:
     click.echo(token)
 
 
+@click.command("ask")
+@click.argument("question")
+@click.option("--email", default="terminal@example.com", show_default=True, help="Local user")
+@click.option("--url", help="Server URL (default: http://HOST:PORT of the configuration)")
+def ask_command(question: str, email: str, url: str | None) -> None:
+    """Ask QUESTION as a local student and watch the lesson stream in the terminal
+    (needs `make run` running; p/r/q + Enter pause, resume, quit)."""
+    from app.controllers.terminal_client import TerminalLesson
+
+    container = current_app.extensions["pizarra"]
+    if container.dev_tokens is None:
+        _fail("the terminal client signs in as a local user: it needs LOCAL_AUTH=true")
+    settings = container.settings
+    try:
+        token = container.dev_tokens.issue(email=email, full_name="Terminal")
+    except AppError as exc:
+        _fail(f"{exc.message} (is `make run` running?)")
+    server = url or f"http://{settings.host}:{settings.port}"
+    sys.exit(TerminalLesson(server, token).run(question, stdin=sys.stdin))
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(answers_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(ask_command)

@@ -22,7 +22,14 @@ class FlaskSocketGateway:
 
     def emit_to_session(self, session_id: str, event: str, payload: dict[str, Any]) -> None:
         # Every socket of the session joins this room, on whichever process it is connected.
-        socketio.emit(event, payload, to=session_room(session_id))
+        # When the student is connected here (the usual case: the lesson runs where they asked),
+        # deliver directly instead of a round trip through the Redis message queue.
+        room = session_room(session_id)
+        server = socketio.server
+        local = server is not None and any(
+            True for _ in server.manager.get_participants("/", room)
+        )
+        socketio.emit(event, payload, to=room, ignore_queue=local)
 
     def spawn(self, target: Callable[..., Any], *args: Any) -> Any:
         return socketio.start_background_task(target, *args)

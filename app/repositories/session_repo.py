@@ -99,13 +99,18 @@ def lesson_events_key(session_id: str) -> str:
 LESSON_EVENTS_KEPT = 2_000
 
 # Number a lesson event and keep it for replay, atomically: the stream entry's id is the seq,
-# so the events after a given seq are one XRANGE. KEYS: seq counter, stream; ARGV: ttl, max
-# entries, event name, JSON payload.
+# so the events after a given seq are one XRANGE. Session fields given after the payload (the
+# lesson's position) are written in the same round trip, if the session still exists.
+# KEYS: seq counter, stream, session; ARGV: ttl, max entries, event, JSON payload, field/values.
 _RECORD_LESSON_EVENT = """
 local seq = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[3], 'data', ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
+if #ARGV > 4 and redis.call('EXISTS', KEYS[3]) == 1 then
+    redis.call('HSET', KEYS[3], unpack(ARGV, 5))
+    redis.call('EXPIRE', KEYS[3], ARGV[1])
+end
 return seq
 """
 
@@ -181,20 +186,26 @@ class SessionRepository:
         self.redis.delete(session_key(session_id))
 
     @redis_call
-    def record_lesson_event(self, session_id: str, event: str, payload: dict[str, Any]) -> int:
+    def record_lesson_event(
+        self,
+        session_id: str,
+        event: str,
+        payload: dict[str, Any],
+        session_fields: dict[str, Any] | None = None,
+    ) -> int:
         """Give a lesson event its sequence number (shared by all processes) and keep it, with
-        that number, for a client that reconnects after missing some. Returns the seq."""
-        return int(
-            self._record_lesson_event(
-                keys=[lesson_seq_key(session_id), lesson_events_key(session_id)],
-                args=[
-                    SESSION_TTL_SECONDS,
-                    LESSON_EVENTS_KEPT,
-                    event,
-                    json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-                ],
-            )
-        )
+        that number, for a client that reconnects after missing some; optionally update session
+        fields in the same round trip. Returns the seq."""
+        args: list[Any] = [
+            SESSION_TTL_SECONDS,
+            LESSON_EVENTS_KEPT,
+            event,
+            json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        ]
+        for name, value in _encode(session_fields or {}).items():
+            args.extend((name, value))
+        keys = [lesson_seq_key(session_id), lesson_events_key(session_id), session_key(session_id)]
+        return int(self._record_lesson_event(keys=keys, args=args))
 
     @redis_call
     def lesson_events_after(self, session_id: str, seq: int) -> list[tuple[str, dict[str, Any]]]:

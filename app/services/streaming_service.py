@@ -250,7 +250,7 @@ class StreamingService:
                         "has_visual": bool(canvas),
                     },
                 )
-            step_started = time.monotonic()
+            step_started = tick = time.monotonic()
             ats = [int(command.get("at", 0)) for command in canvas]
             chunks = [c for c in split_into_chunks(content, self.chunk_chars) if c.end > resume_at]
             for position, chunk in enumerate(chunks):
@@ -259,6 +259,10 @@ class StreamingService:
                 if lesson.pause_requested:
                     self._paused(session_id, index, chunk.start, lesson)
                     return
+                # The position is saved with the chunk's last event, in the same round trip:
+                # a resume after it neither repeats nor skips text or drawings.
+                saved = {"current_step": index, "pause_position": chunk.end}
+                due = commands_due(chunk, ats)
                 self._emit(
                     session_id,
                     "content_chunk",
@@ -269,8 +273,9 @@ class StreamingService:
                         "position": chunk.end,
                         "is_final": position == len(chunks) - 1,
                     },
+                    session_fields=None if due else saved,
                 )
-                for command_index in commands_due(chunk, ats):
+                for order, command_index in enumerate(due):
                     self._emit(
                         session_id,
                         "canvas_command",
@@ -279,11 +284,15 @@ class StreamingService:
                             "step_number": number,
                             "command": canvas[command_index],
                         },
+                        session_fields=saved if order == len(due) - 1 else None,
                     )
-                self.sessions.update_session(
-                    session_id, {"current_step": index, "pause_position": chunk.end}
-                )
-                self.runtime.sleep(self.chunk_interval)
+                # A steady cadence: sleep to the next tick, so the time spent sending does not
+                # add up; after a stall, carry on from now rather than bursting to catch up.
+                tick += self.chunk_interval
+                now = time.monotonic()
+                if tick < now - self.chunk_interval:
+                    tick = now
+                self.runtime.sleep(max(0.0, tick - now))
             if lesson.cancelled:
                 return
             self._emit(
@@ -345,8 +354,16 @@ class StreamingService:
             },
         )
 
-    def _emit(self, session_id: str, event: str, payload: dict[str, Any]) -> None:
-        payload["seq"] = self.sessions.sessions.record_lesson_event(session_id, event, payload)
+    def _emit(
+        self,
+        session_id: str,
+        event: str,
+        payload: dict[str, Any],
+        session_fields: dict[str, Any] | None = None,
+    ) -> None:
+        payload["seq"] = self.sessions.sessions.record_lesson_event(
+            session_id, event, payload, session_fields
+        )
         self.runtime.emit_to_session(session_id, event, payload)
 
     def missed_events(self, session_id: str, last_seq: int) -> list[tuple[str, dict[str, Any]]]:

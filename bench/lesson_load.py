@@ -1,0 +1,171 @@
+"""Load benchmark for live lessons: many students connected over real Socket.IO websockets.
+
+Measures, against one running server process (`make run`, or any URL with local auth):
+- ask → `explanation_start` latency on a cached answer (p50/p99), with N students connected;
+- typewriter cadence jitter: how far the gap between consecutive `content_chunk`s of a lesson
+  strays from STREAM_CHUNK_INTERVAL_MS (p50/p99), with L lessons streaming at once.
+
+Clients are greenlets (gevent) spread over several client processes, so the load generator is
+not the bottleneck it would be as one Python thread per student.
+
+    .venv/bin/python bench/lesson_load.py --students 100 --lessons 100
+    .venv/bin/python bench/lesson_load.py --students 1000 --lessons 1000 --processes 4
+
+It creates bench users (bench-N@example.com) with ample credits in the configured database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTION = "¿Qué es una derivada?"
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def prepare_tokens(count: int) -> tuple[list[str], str]:
+    """Bench users with ample credits, the fixture answer imported and cached."""
+    sys.path.insert(0, str(ROOT))
+    from app import resolve_backing_services
+    from app.config import load_settings
+    from app.container import build_container
+
+    settings, _ = resolve_backing_services(load_settings())
+    container = build_container(settings)
+    answers = json.loads((ROOT / "tests" / "fixtures" / "answers.json").read_text())
+    container.answers.import_answers(answers)
+    tokens = [
+        container.dev_tokens.issue(email=f"bench-{i}@example.com", ttl_seconds=7200)
+        for i in range(count)
+    ]
+    with container.db.transaction() as conn:
+        conn.execute(
+            "UPDATE profiles SET credits_remaining = 100000, daily_limit = 100000 "
+            "WHERE email LIKE 'bench-%%@example.com'"
+        )
+    interval = settings.stream_chunk_interval_ms
+    container.close()
+    return tokens, str(interval)
+
+
+def run_clients(args: tuple) -> dict:
+    url, tokens, lessons_here, hold_seconds, start_at, rate_limit_wait = args
+    from gevent import monkey
+
+    monkey.patch_all()
+    import gevent
+    import socketio
+
+    latencies: list[float] = []
+    gaps: list[float] = []
+    errors: list[str] = []
+    connected = 0
+
+    def student(index: int, token: str) -> None:
+        nonlocal connected
+        client = socketio.Client(reconnection=False)
+        state = {"asked": 0.0, "last_chunk": None}
+        done = gevent.event.Event()
+
+        @client.on("explanation_start")
+        def _start(data):
+            latencies.append((time.perf_counter() - state["asked"]) * 1000)
+
+        @client.on("content_chunk")
+        def _chunk(data):
+            now = time.perf_counter()
+            if state["last_chunk"] is not None:
+                gaps.append((now - state["last_chunk"]) * 1000)
+            state["last_chunk"] = now
+
+        @client.on("step_start")
+        def _step(data):
+            state["last_chunk"] = None  # gaps are measured within a step
+
+        @client.on("explanation_complete")
+        def _complete(data):
+            done.set()
+
+        @client.on("error")
+        def _error(data):
+            errors.append(str(data.get("code")))
+            done.set()
+
+        try:
+            client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+        except Exception as exc:  # noqa: BLE001 - counted, the bench goes on
+            errors.append(f"connect: {exc}")
+            return
+        connected += 1
+        gevent.sleep(max(0.0, start_at - time.time()) + (index % 50) * 0.01)
+        if index < lessons_here:
+            state["asked"] = time.perf_counter()
+            client.emit("ask_question", {"question": QUESTION})
+            done.wait(120)
+        gevent.sleep(max(0.0, start_at + hold_seconds - time.time()))
+        client.disconnect()
+
+    greenlets = [gevent.spawn(student, i, token) for i, token in enumerate(tokens)]
+    gevent.joinall(greenlets, timeout=hold_seconds + 180)
+    return {"latencies": latencies, "gaps": gaps, "errors": errors, "connected": connected}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:5000")
+    parser.add_argument("--students", type=int, default=100)
+    parser.add_argument("--lessons", type=int, default=100, help="students who ask at once")
+    parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds to connect everyone")
+    args = parser.parse_args()
+
+    print(f"preparing {args.students} bench users...", flush=True)
+    tokens, interval = prepare_tokens(args.students)
+    start_at = time.time() + args.settle
+    shares = [tokens[i :: args.processes] for i in range(args.processes)]
+    lesson_shares = [len(range(i, args.lessons, args.processes)) for i in range(args.processes)]
+    jobs = [
+        (args.url, share, lessons, 30.0, start_at, 0)
+        for share, lessons in zip(shares, lesson_shares, strict=True)
+    ]
+    print(f"connecting {args.students} students from {args.processes} processes...", flush=True)
+    with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
+        results = pool.map(run_clients, jobs)
+
+    latencies = [v for r in results for v in r["latencies"]]
+    gaps = [v for r in results for v in r["gaps"]]
+    jitter = [abs(g - float(interval)) for g in gaps]
+    errors = [e for r in results for e in r["errors"]]
+    connected = sum(r["connected"] for r in results)
+    print(f"students connected: {connected}/{args.students}; lessons: {len(latencies)}")
+    print(
+        f"ask -> explanation_start (cached): p50 {percentile(latencies, 0.5):.1f} ms, "
+        f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies, default=0):.1f} ms"
+    )
+    print(
+        f"chunk cadence (target {interval} ms): mean gap {statistics.fmean(gaps) if gaps else 0:.1f}"
+        f" ms; jitter p50 {percentile(jitter, 0.5):.1f} ms, p99 {percentile(jitter, 0.99):.1f} ms"
+        f" over {len(gaps)} gaps"
+    )
+    if errors:
+        counts: dict[str, int] = {}
+        for error in errors:
+            counts[error[:60]] = counts.get(error[:60], 0) + 1
+        print(f"errors: {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -32,7 +32,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def prepare_tokens(count: int) -> tuple[list[str], str]:
@@ -61,7 +61,7 @@ def prepare_tokens(count: int) -> tuple[list[str], str]:
 
 
 def run_clients(args: tuple) -> dict:
-    url, tokens, lessons_here, hold_seconds, start_at, rate_limit_wait = args
+    url, tokens, lessons_here, hold_seconds, start_at = args
     from gevent import monkey
 
     monkey.patch_all()
@@ -137,7 +137,7 @@ def main() -> int:
     shares = [tokens[i :: args.processes] for i in range(args.processes)]
     lesson_shares = [len(range(i, args.lessons, args.processes)) for i in range(args.processes)]
     jobs = [
-        (args.url, share, lessons, 30.0, start_at, 0)
+        (args.url, share, lessons, 30.0, start_at)
         for share, lessons in zip(shares, lesson_shares, strict=True)
     ]
     print(f"connecting {args.students} students from {args.processes} processes...", flush=True)
@@ -154,8 +154,9 @@ def main() -> int:
         f"ask -> explanation_start (cached): p50 {percentile(latencies, 0.5):.1f} ms, "
         f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies, default=0):.1f} ms"
     )
+    mean_gap = statistics.fmean(gaps) if gaps else 0.0
     print(
-        f"chunk cadence (target {interval} ms): mean gap {statistics.fmean(gaps) if gaps else 0:.1f}"
+        f"chunk cadence (target {interval} ms): mean gap {mean_gap:.1f}"
         f" ms; jitter p50 {percentile(jitter, 0.5):.1f} ms, p99 {percentile(jitter, 0.99):.1f} ms"
         f" over {len(gaps)} gaps"
     )

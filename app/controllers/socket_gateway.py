@@ -26,9 +26,7 @@ class FlaskSocketGateway:
         # deliver directly instead of a round trip through the Redis message queue.
         room = session_room(session_id)
         server = socketio.server
-        local = server is not None and any(
-            True for _ in server.manager.get_participants("/", room)
-        )
+        local = server is not None and any(True for _ in server.manager.get_participants("/", room))
         socketio.emit(event, payload, to=room, ignore_queue=local)
 
     def spawn(self, target: Callable[..., Any], *args: Any) -> Any:

@@ -61,7 +61,7 @@ def prepare_tokens(count: int) -> tuple[list[str], str]:
 
 
 def run_clients(args: tuple) -> dict:
-    url, tokens, lessons_here, hold_seconds, start_at = args
+    url, tokens, lessons_here, hold_seconds, start_at, ramp = args
     from gevent import monkey
 
     monkey.patch_all()
@@ -109,7 +109,8 @@ def run_clients(args: tuple) -> dict:
             errors.append(f"connect: {exc}")
             return
         connected += 1
-        gevent.sleep(max(0.0, start_at - time.time()) + (index % 50) * 0.01)
+        # Questions arrive spread over the ramp, as students do, not all in one instant.
+        gevent.sleep(max(0.0, start_at - time.time()) + ramp * index / max(1, len(tokens)))
         if index < lessons_here:
             state["asked"] = time.perf_counter()
             client.emit("ask_question", {"question": QUESTION})
@@ -129,6 +130,7 @@ def main() -> int:
     parser.add_argument("--lessons", type=int, default=100, help="students who ask at once")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to connect everyone")
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which they ask")
     args = parser.parse_args()
 
     print(f"preparing {args.students} bench users...", flush=True)
@@ -137,7 +139,7 @@ def main() -> int:
     shares = [tokens[i :: args.processes] for i in range(args.processes)]
     lesson_shares = [len(range(i, args.lessons, args.processes)) for i in range(args.processes)]
     jobs = [
-        (args.url, share, lessons, 30.0, start_at)
+        (args.url, share, lessons, args.ramp + 30.0, start_at, args.ramp)
         for share, lessons in zip(shares, lesson_shares, strict=True)
     ]
     print(f"connecting {args.students} students from {args.processes} processes...", flush=True)

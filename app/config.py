@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     # None disables server-side prepared statements (Supabase's transaction-mode pooler).
     database_prepare_threshold: int | None = Field(default=5, ge=0)
     redis_socket_timeout: float = Field(default=2.0, gt=0, le=60)
+    redis_pool_size: int = Field(default=100, ge=1, le=10_000)
     max_question_length: int = Field(default=1000, ge=10, le=20_000)
 
     # Embedded development stack (never used in production).

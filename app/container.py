@@ -84,7 +84,11 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             prepare_threshold=settings.database_prepare_threshold,
         )
     )
-    redis_client = create_redis(settings.redis_url, socket_timeout=settings.redis_socket_timeout)
+    redis_client = create_redis(
+        settings.redis_url,
+        socket_timeout=settings.redis_socket_timeout,
+        max_connections=settings.redis_pool_size,
+    )
     sessions = SessionRepository(redis_client)
     ai_answers = AiAnswersRepository()
     auth_repo = AuthRepository()

@@ -103,10 +103,18 @@ def run_clients(args: tuple) -> dict:
             errors.append(str(data.get("code")))
             done.set()
 
+        refusal: dict = {}
+
+        @client.on("connect_error")
+        def _refused(data=None):
+            refusal.update((data or {}).get("data") or {"code": str(data)})
+
         try:
             client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
         except Exception as exc:  # noqa: BLE001 - counted, the bench goes on
-            errors.append(f"connect: {exc}")
+            errors.append(
+                f"connect refused: {refusal.get('code')}" if refusal else f"connect: {exc}"
+            )
             return
         connected += 1
         # Questions arrive spread over the ramp, as students do, not all in one instant.

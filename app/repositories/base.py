@@ -106,14 +106,19 @@ def create_pool(
     return pool
 
 
-def create_redis(url: str, *, socket_timeout: float) -> redis.Redis:
-    return redis.Redis.from_url(
+def create_redis(url: str, *, socket_timeout: float, max_connections: int = 100) -> redis.Redis:
+    """A client over a bounded pool: when every connection is busy (a burst of greenlets), a
+    caller waits up to `socket_timeout` for one instead of failing at once."""
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=socket_timeout,
         decode_responses=True,
         socket_connect_timeout=socket_timeout,
         socket_timeout=socket_timeout,
         health_check_interval=30,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def redis_call(func: Callable[P, R]) -> Callable[P, R]:

@@ -25,6 +25,7 @@ _UPDATE_EXISTING = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
 return 1
 """
 
@@ -179,7 +180,9 @@ class SessionRepository:
         args: list[Any] = [SESSION_TTL_SECONDS]
         for name, value in _encode(fields).items():
             args.extend((name, value))
-        return bool(self._update_existing(keys=[session_key(session_id)], args=args))
+        # The lesson's seq counter and replay stream live exactly as long as the session.
+        keys = [session_key(session_id), lesson_seq_key(session_id), lesson_events_key(session_id)]
+        return bool(self._update_existing(keys=keys, args=args))
 
     @redis_call
     def delete_session(self, session_id: str) -> None:

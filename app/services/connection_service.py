@@ -75,12 +75,17 @@ class ConnectionService:
             self.session_repo.release_connection(client_ip, sid)
             raise
 
-    def disconnect(self, *, sid: str, client_ip: str, session_id: str | None) -> None:
+    def disconnect(self, *, sid: str, client_ip: str, session_id: str | None) -> bool:
+        """Release the connection; True if it was its session's current one (and not a stale
+        socket of a session since resumed elsewhere)."""
         self.session_repo.release_connection(client_ip, sid)
-        if session_id:
-            state = self.session_repo.get_session(session_id)
-            if state is not None and state.connection_id == sid:
-                self.sessions.update_session(session_id, {"connection_id": None})
+        if not session_id:
+            return False
+        state = self.session_repo.get_session(session_id)
+        if state is None or state.connection_id != sid:
+            return False
+        self.sessions.update_session(session_id, {"connection_id": None})
+        return True
 
     def reauthenticate(self, *, token: object, user_id: str) -> Principal:
         """A fresh token for the same student keeps the socket and its lesson."""

@@ -71,8 +71,8 @@ class StreamingService:
         on_complete: Callable[[], None] | None = None,
     ) -> str:
         """A new lesson for the session; any lesson it was watching stops first."""
-        self.cancel(session_id)
         explanation_id = str(uuid.uuid4())
+        lesson = self._claim(session_id, explanation_id, on_complete)
         self.sessions.update_session(
             session_id,
             {
@@ -88,12 +88,12 @@ class StreamingService:
                 },
             },
         )
-        self._spawn(session_id, answer, explanation_id, 0, 0, fresh=True, on_complete=on_complete)
+        self.runtime.spawn(self._run, session_id, answer, lesson, 0, 0, True)
         return explanation_id
 
     def pause(self, session_id: str) -> None:
-        lesson = self._live.get(session_id)
         state = self.sessions.get_session(session_id)
+        lesson = self._live.get(session_id)  # read after the I/O: the lesson live now
         if state is None or not state.is_streaming or state.is_paused:
             raise InvalidInput("No hay ninguna explicación en curso que pausar.")
         if lesson is not None and not lesson.finished:
@@ -113,7 +113,7 @@ class StreamingService:
         context = state.conversation_context or {}
         if answer is None or not context.get("explanation_id"):
             raise InvalidInput("La explicación en pausa ya no está disponible.")
-        self.cancel(session_id)
+        lesson = self._claim(session_id, context["explanation_id"], None)
         self.sessions.update_session(session_id, {"is_paused": False, "is_streaming": True})
         self._emit(
             session_id,
@@ -124,13 +124,8 @@ class StreamingService:
                 "position": state.pause_position,
             },
         )
-        self._spawn(
-            session_id,
-            answer,
-            context["explanation_id"],
-            state.current_step,
-            state.pause_position,
-            fresh=False,
+        self.runtime.spawn(
+            self._run, session_id, answer, lesson, state.current_step, state.pause_position, False
         )
 
     def stop(self, session_id: str) -> None:
@@ -178,12 +173,17 @@ class StreamingService:
             lesson.cancelled = True
 
     # -- the greenlet ---------------------------------------------------------------------
-    def _spawn(
-        self, session_id, answer, explanation_id, step, position, *, fresh, on_complete=None
-    ):
+    def _claim(
+        self, session_id: str, explanation_id: str, on_complete: Callable[[], None] | None
+    ) -> LiveLesson:
+        """Register the session's new lesson and cancel the previous one, with no I/O in
+        between: two events racing (a double click) leave exactly one lesson streaming."""
         lesson = LiveLesson(explanation_id=explanation_id, on_complete=on_complete)
+        previous = self._live.get(session_id)
         self._live[session_id] = lesson
-        self.runtime.spawn(self._run, session_id, answer, lesson, step, position, fresh)
+        if previous is not None:
+            previous.cancelled = True
+        return lesson
 
     def _run(
         self,
@@ -204,9 +204,7 @@ class StreamingService:
             self._emit(session_id, "error", AppError().to_payload())
         finally:
             lesson.finished = True
-            if self._live.get(session_id) is lesson and (
-                lesson.cancelled or lesson.pause_requested
-            ):
+            if self._live.get(session_id) is lesson:
                 self._live.pop(session_id, None)
 
     def _stream(
@@ -220,6 +218,8 @@ class StreamingService:
     ) -> None:
         steps = answer.steps
         started = time.monotonic()
+        if lesson.cancelled:  # replaced before it began
+            return
         if fresh:
             self._emit(
                 session_id,
@@ -238,6 +238,11 @@ class StreamingService:
             content = step.get("content", "")
             canvas = step.get("canvas") or []
             resume_at = first_position if index == first_step else 0
+            if lesson.cancelled:
+                return
+            if resume_at == 0 and lesson.pause_requested:
+                self._paused(session_id, index, 0, lesson)  # the step is announced on resume
+                return
             if resume_at == 0:
                 self._emit(
                     session_id,
@@ -256,7 +261,9 @@ class StreamingService:
             for position, chunk in enumerate(chunks):
                 if lesson.cancelled:
                     return
-                if lesson.pause_requested:
+                # (Not before a step's first chunk: its step_start has just been sent, and a
+                # resume at offset 0 would announce the step again.)
+                if lesson.pause_requested and chunk.start > resume_at:
                     self._paused(session_id, index, chunk.start, lesson)
                     return
                 # The position is saved with the chunk's last event, in the same round trip:

@@ -27,7 +27,10 @@ class ConnectAuth(BaseModel):
     token: str = Field(min_length=1, max_length=16_384)
     session_id: str | None = Field(default=None, description="A previous session to resume")
     last_seq: int | None = Field(
-        default=None, ge=0, description="The last lesson event seen: the missed ones are replayed"
+        default=None,
+        ge=0,
+        le=2**53,
+        description="The last lesson event seen: the missed ones are replayed",
     )
 
     @field_validator("session_id", mode="before")
@@ -39,9 +42,8 @@ class ConnectAuth(BaseModel):
     @field_validator("last_seq", mode="before")
     @classmethod
     def _ignore_bad_seq(cls, value: object) -> object:
-        return (
-            value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-        )
+        usable = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**53
+        return value if usable else None
 
 
 class ReauthenticateIn(BaseModel):
@@ -172,14 +174,14 @@ def register_connection_handlers(socketio: SocketIO) -> None:
                 "token_expires_at": principal.expires_at,
             },
         )
+        # Join the lesson first, then send what was missed: an event recorded in between then
+        # arrives twice rather than never (the client drops any seq it has already seen).
+        join_room(session_room(connection.session_id))
         if connection.resumed and payload.last_seq is not None:
-            # Missed lesson events first, in order; then the live ones (the client drops any
-            # seq it has already seen, should one arrive both ways).
             for event, data in container.streaming.missed_events(
                 connection.session_id, payload.last_seq
             ):
                 emit(event, data)
-        join_room(session_room(connection.session_id))
 
     @socketio.on("disconnect")
     def on_disconnect(reason=None):
@@ -188,13 +190,15 @@ def register_connection_handlers(socketio: SocketIO) -> None:
         if socket is None or sockets.stopping:
             return
         container = current_app.extensions["pizarra"]
-        container.streaming.suspend(socket.session_id)  # the position is kept for a resume
         try:
-            container.connections.disconnect(
+            was_current = container.connections.disconnect(
                 sid=current_sid(), client_ip=socket.client_ip, session_id=socket.session_id
             )
         except AppError as exc:
             log.warning("disconnect bookkeeping failed: %s", exc)
+            was_current = True
+        if was_current:  # a stale socket of a resumed session must not pause its new lesson
+            container.streaming.suspend(socket.session_id)
 
     @socketio.on("reauthenticate")
     def on_reauthenticate(data=None):

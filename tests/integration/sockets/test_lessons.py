@@ -288,3 +288,46 @@ def test_feedback_without_a_lesson_or_with_bad_values_is_invalid(server, student
     ana.events.clear()
     ana.client.emit("submit_feedback", {"rating": 9})
     assert ana.wait_for("error")["code"] == "INVALID_INPUT"
+
+
+def test_racing_events_leave_exactly_one_lesson_streaming(server, student):
+    ana = student("doble@example.com")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_for("feedback_request", timeout=20)
+    time.sleep(INTERVAL_MS * 10 / 1000)
+    events = lesson_events(ana)
+    done = [d["explanation_id"] for n, d in events if n == "explanation_complete"]
+    assert len(done) == 1
+    only = [(n, d) for n, d in events if d["explanation_id"] == done[0]]
+    assert texts_by_step(only) == {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+
+    ana.events.clear()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_for("step_start")
+    time.sleep(INTERVAL_MS * 6 / 1000)
+    ana.client.emit("pause_explanation", {})
+    ana.wait_for("explanation_paused")
+    ana.client.emit("resume_explanation", {})
+    ana.client.emit("resume_explanation", {})
+    ana.wait_for("feedback_request", timeout=20)
+    time.sleep(INTERVAL_MS * 10 / 1000)
+    events = lesson_events(ana)
+    assert [n for n, _ in events].count("explanation_complete") == 1
+    assert texts_by_step(events) == {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+    announced = [d["step_number"] for n, d in events if n == "step_start"]
+    assert announced == [1, 2, 3, 4], "no step is announced twice"
+
+
+def test_an_absurd_last_seq_is_ignored_not_fatal(server, student):
+    token = server.container.dev_tokens.issue(email="seq@example.com")
+    with server.container.db.transaction() as conn:
+        conn.execute("UPDATE profiles SET daily_limit = 100, credits_remaining = 100")
+    first = Student(server.url, next(ADDRESSES))
+    session_id = first.connect(token)["session_id"]
+    first.close()
+    again = Student(server.url, next(ADDRESSES))
+    again.connect(token, session_id=session_id, last_seq=2**64)
+    again.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    again.wait_for("feedback_request", timeout=20)
+    again.close()

@@ -68,6 +68,10 @@ class Student:
         assert found, f"no {event}; got {self.events}"
         return next(data for name, data in self.events if name == event)
 
+    def wait_until(self, condition, timeout: float = 5) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(condition, timeout)
+
     def refused_with(self, token: str | None, **auth) -> dict:
         """Connect expecting a refusal; the refusal's error payload."""
         with pytest.raises(socketio.exceptions.ConnectionError):

@@ -164,6 +164,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         ),
         streaming=StreamingService(
             sessions=live_sessions,
+            session_repo=sessions,
             runtime=gateway,
             chunk_interval=settings.stream_chunk_interval_ms / 1000,
             chunk_chars=settings.stream_chunk_chars,

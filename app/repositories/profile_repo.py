@@ -139,12 +139,6 @@ class ProfileRepository:
             (name,),
         ).fetchone()
 
-    def list_active_plans(self, conn: DbConnection) -> list[dict[str, Any]]:
-        return conn.execute(
-            "SELECT name, monthly_credits, daily_limit, features, price_monthly, price_yearly "
-            "FROM subscription_plans WHERE is_active ORDER BY price_monthly, name"
-        ).fetchall()
-
     def progress_summary(self, conn: DbConnection, user_id: str) -> list[dict[str, Any]]:
         return conn.execute(
             """

@@ -21,35 +21,6 @@ class QuestionRepository:
             f"SELECT {_COLUMNS} FROM questions WHERE id = %s", (question_id,)
         ).fetchone()
 
-    def list_questions(
-        self,
-        conn: DbConnection,
-        *,
-        subject: str | None = None,
-        topic: str | None = None,
-        difficulty: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        """Questions filtered by subject/topic/difficulty, most likely in the exam first."""
-        return conn.execute(
-            f"""
-            SELECT {_COLUMNS} FROM questions
-             WHERE (%(subject)s::text IS NULL OR subject = %(subject)s)
-               AND (%(topic)s::text IS NULL OR topic = %(topic)s)
-               AND (%(difficulty)s::text IS NULL OR difficulty = %(difficulty)s)
-             ORDER BY exam_probability DESC, code
-             LIMIT %(limit)s OFFSET %(offset)s
-            """,
-            {
-                "subject": subject,
-                "topic": topic,
-                "difficulty": difficulty,
-                "limit": limit,
-                "offset": offset,
-            },
-        ).fetchall()
-
     def search(
         self,
         conn: DbConnection,
@@ -109,8 +80,3 @@ class QuestionRepository:
             """,
             (correct, question_id),
         ).fetchone()
-
-    def list_subjects(self, conn: DbConnection) -> list[dict[str, Any]]:
-        return conn.execute(
-            "SELECT subject, count(*) AS questions FROM questions GROUP BY subject ORDER BY subject"
-        ).fetchall()

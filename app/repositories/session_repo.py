@@ -185,10 +185,6 @@ class SessionRepository:
         return bool(self._update_existing(keys=keys, args=args))
 
     @redis_call
-    def delete_session(self, session_id: str) -> None:
-        self.redis.delete(session_key(session_id))
-
-    @redis_call
     def record_lesson_event(
         self,
         session_id: str,

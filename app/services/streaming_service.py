@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.errors import AppError, InvalidInput
+from app.repositories.session_repo import SessionRepository
 from app.services.question_service import StoredAnswer
 from app.services.session_service import SessionService
 from app.utils.chunking import commands_due, split_into_chunks
@@ -51,11 +52,13 @@ class StreamingService:
         self,
         *,
         sessions: SessionService,
+        session_repo: SessionRepository,
         runtime: LessonRuntime,
         chunk_interval: float,
         chunk_chars: int,
     ):
         self.sessions = sessions
+        self.session_repo = session_repo  # lesson events and their replay stream
         self.runtime = runtime
         self.chunk_interval = chunk_interval
         self.chunk_chars = chunk_chars
@@ -347,7 +350,7 @@ class StreamingService:
                 "is_streaming": False,
             },
         )
-        state = self.sessions.sessions.get_session(session_id)
+        state = self.session_repo.get_session(session_id)
         context = state.conversation_context if state else {}
         self._emit(
             session_id,
@@ -368,11 +371,11 @@ class StreamingService:
         payload: dict[str, Any],
         session_fields: dict[str, Any] | None = None,
     ) -> None:
-        payload["seq"] = self.sessions.sessions.record_lesson_event(
+        payload["seq"] = self.session_repo.record_lesson_event(
             session_id, event, payload, session_fields
         )
         self.runtime.emit_to_session(session_id, event, payload)
 
     def missed_events(self, session_id: str, last_seq: int) -> list[tuple[str, dict[str, Any]]]:
         """What a client that saw events up to `last_seq` missed (kept for the session's TTL)."""
-        return self.sessions.sessions.lesson_events_after(session_id, last_seq)
+        return self.session_repo.lesson_events_after(session_id, last_seq)

@@ -76,18 +76,19 @@ def test_seeded_exam_question_is_found_by_code(container, conn):
     assert container.questions.get_by_code(conn, "NoExiste") is None
 
 
+def search(container, conn, **filters):
+    values = {"subject": None, "topic": None, "difficulty": None, "tag": None, "text": None}
+    return container.questions.search(conn, **{**values, **filters}, after=None, limit=100)
+
+
 def test_question_bank_filters_by_subject_most_likely_first(container, conn):
-    rows = container.questions.list_questions(conn, subject="calculo")
+    rows = search(container, conn, subject="calculo")
     assert {r["subject"] for r in rows} == {"calculo"}
     probabilities = [r["exam_probability"] for r in rows]
     assert probabilities == sorted(probabilities, reverse=True)
-    assert (
-        container.questions.list_questions(conn, subject="calculo", difficulty="hard", limit=5)[0][
-            "code"
-        ]
-        == "2024Calculo12"
-    )
-    subjects = {r["subject"] for r in container.questions.list_subjects(conn)}
+    hard = search(container, conn, subject="calculo", difficulty="hard")
+    assert hard[0]["code"] == "2024Calculo12"
+    subjects = {r["subject"] for r in search(container, conn)}
     assert {"algebra", "calculo", "fisica", "geometria", "quimica"} <= subjects
 
 

@@ -121,6 +121,18 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         else None
     )
     live_sessions = SessionService(sessions=sessions)
+    pipeline = QuestionService(
+        db=db,
+        answers=ai_answers,
+        interactions=interactions,
+        bank=questions,
+        sessions=sessions,
+        accounts=accounts,
+        credits=credits,
+        rate_limit=settings.rate_limit_questions,
+        rate_window=settings.rate_limit_window,
+        max_question_length=settings.max_question_length,
+    )
     gateway = FlaskSocketGateway()
     dev_tokens = (
         DevTokenService(
@@ -168,6 +180,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             runtime=gateway,
             chunk_interval=settings.stream_chunk_interval_ms / 1000,
             chunk_chars=settings.stream_chunk_chars,
+            complete_interaction=pipeline.mark_completed,
         ),
         supabase_auth=supabase_auth,
         accounts=accounts,
@@ -176,18 +189,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             db=db, questions=questions, study=study, profiles=profiles
         ),
         study=StudyService(db=db, study=study),
-        questions_pipeline=QuestionService(
-            db=db,
-            answers=ai_answers,
-            interactions=interactions,
-            bank=questions,
-            sessions=sessions,
-            accounts=accounts,
-            credits=credits,
-            rate_limit=settings.rate_limit_questions,
-            rate_window=settings.rate_limit_window,
-            max_question_length=settings.max_question_length,
-        ),
+        questions_pipeline=pipeline,
         feedback=FeedbackService(db=db, interactions=interactions, answers=ai_answers),
     )
 

@@ -20,14 +20,20 @@ class FlaskSocketGateway:
         # With a message queue this reaches whichever process holds the connection.
         socketio.server.disconnect(sid)
 
-    def emit_to_session(self, session_id: str, event: str, payload: dict[str, Any]) -> None:
+    def emit_to_session(
+        self, session_id: str, event: str, payload: dict[str, Any], *, connection_id: str | None
+    ) -> None:
         # Every socket of the session joins this room, on whichever process it is connected.
-        # When the student is connected here (the usual case: the lesson runs where they asked),
-        # deliver directly instead of a round trip through the Redis message queue.
-        room = session_room(session_id)
+        # When the session's current connection is here (the usual case: the lesson runs where
+        # the student asked), deliver directly instead of a round trip through the Redis message
+        # queue; once the student has reconnected to another process, go through the queue.
         server = socketio.server
-        local = server is not None and any(True for _ in server.manager.get_participants("/", room))
-        socketio.emit(event, payload, to=room, ignore_queue=local)
+        here = (
+            connection_id is not None
+            and server is not None
+            and server.manager.is_connected(connection_id, "/")
+        )
+        socketio.emit(event, payload, to=session_room(session_id), ignore_queue=here)
 
     def spawn(self, target: Callable[..., Any], *args: Any) -> Any:
         return socketio.start_background_task(target, *args)

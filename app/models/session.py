@@ -23,5 +23,9 @@ class SessionState(BaseModel):
     is_paused: bool = False
     is_streaming: bool = False
     conversation_context: dict[str, Any] = Field(default_factory=dict)
+    # The run of the lesson greenlet allowed to stream and save positions, and when it last did
+    # (Redis time, seconds): a lesson whose run stopped beating can be resumed elsewhere.
+    lesson_run: str | None = None
+    lesson_beat: float = 0.0
     created_at: str = Field(default_factory=utcnow_iso)
     last_activity: str = Field(default_factory=utcnow_iso)

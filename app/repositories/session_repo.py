@@ -8,6 +8,7 @@ Every write renews the key's TTL in the same atomic step: a key never lives with
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -97,22 +98,83 @@ def lesson_events_key(session_id: str) -> str:
     return f"lesson_events:{session_id}"
 
 
+def lesson_answer_key(session_id: str) -> str:
+    return f"lesson_answer:{session_id}"
+
+
 LESSON_EVENTS_KEPT = 2_000
 
-# Number a lesson event and keep it for replay, atomically: the stream entry's id is the seq,
-# so the events after a given seq are one XRANGE. Session fields given after the payload (the
-# lesson's position) are written in the same round trip, if the session still exists.
-# KEYS: seq counter, stream, session; ARGV: ttl, max entries, event, JSON payload, field/values.
-_RECORD_LESSON_EVENT = """
-local seq = redis.call('INCR', KEYS[1])
+# Lesson events are numbered and kept for replay, atomically: the stream entry's id is the seq,
+# so the events after a given seq are one XRANGE. Each batch may be fenced: it is recorded only
+# while the session's fields still hold the expected values (the lesson's run id), so a lesson
+# that has been paused, stopped or taken over elsewhere can neither send nor save anything more.
+# Session fields given after the events (the lesson's position) are written in the same step.
+# KEYS: seq counter, stream, session, lesson document
+# ARGV: ttl, max entries, n expected, expected field/value pairs, n events, event/data pairs,
+#       then field/value pairs to write. Returns {seqs, the session's current connection id}, or
+#       nil when fenced out.
+_RECORD_LESSON_EVENTS = """
+local i = 3
+local n_expect = tonumber(ARGV[i]); i = i + 1
+if n_expect > 0 and redis.call('EXISTS', KEYS[3]) == 0 then return false end
+for k = 1, n_expect do
+    if (redis.call('HGET', KEYS[3], ARGV[i]) or 'null') ~= ARGV[i + 1] then return false end
+    i = i + 2
+end
+local n_events = tonumber(ARGV[i]); i = i + 1
+local seqs = {}
+for k = 1, n_events do
+    local seq = redis.call('INCR', KEYS[1])
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0',
+               'event', ARGV[i], 'data', ARGV[i + 1])
+    seqs[k] = seq
+    i = i + 2
+end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'event', ARGV[3], 'data', ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-if #ARGV > 4 and redis.call('EXISTS', KEYS[3]) == 1 then
-    redis.call('HSET', KEYS[3], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[4], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+    if n_expect > 0 then  -- the lesson is alive: its lease is renewed
+        local t = redis.call('TIME')
+        redis.call('HSET', KEYS[3], 'lesson_beat', string.format('%.3f', t[1] + t[2] / 1e6))
+    end
+    if i <= #ARGV then redis.call('HSET', KEYS[3], unpack(ARGV, i)) end
     redis.call('EXPIRE', KEYS[3], ARGV[1])
 end
-return seq
+return {seqs, redis.call('HGET', KEYS[3], 'connection_id') or 'null'}
+"""
+
+# A paused lesson, or one whose streaming process stopped renewing its lease, gets a new run.
+# KEYS: session, lesson document; ARGV: ttl, new run id (JSON), lease seconds.
+# Returns the session's fields as they are after the claim, or nil when there is nothing to take.
+_CLAIM_LESSON = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local t = redis.call('TIME')
+local now = t[1] + t[2] / 1e6
+if redis.call('HGET', KEYS[1], 'is_paused') ~= 'true' then
+    if redis.call('HGET', KEYS[1], 'is_streaming') ~= 'true' then return false end
+    local beat = tonumber(redis.call('HGET', KEYS[1], 'lesson_beat') or '0') or 0
+    if now - beat < tonumber(ARGV[3]) then return false end
+end
+redis.call('HSET', KEYS[1], 'lesson_run', ARGV[2], 'is_paused', 'false',
+           'is_streaming', 'true', 'lesson_beat', string.format('%.3f', now))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# Save a session and index it under its user, dropping the ids of the user's expired sessions.
+# KEYS: session, user's set; ARGV: ttl, session id, field/value pairs.
+_SAVE_SESSION = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    if redis.call('EXISTS', 'session:' .. sid) == 0 then redis.call('SREM', KEYS[2], sid) end
+end
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
 """
 
 
@@ -131,6 +193,12 @@ def _decode(raw: dict) -> dict[str, Any]:
     return {name: json.loads(value) for name, value in raw.items()}
 
 
+@dataclass(frozen=True)
+class RecordedEvents:
+    seqs: list[int]
+    connection_id: str | None  # the session's current socket, wherever it is connected
+
+
 class SessionRepository:
     def __init__(self, client: redis.Redis):
         self.redis = client
@@ -138,21 +206,21 @@ class SessionRepository:
         self._count_in_window = client.register_script(_COUNT_IN_WINDOW)
         self._claim_connection = client.register_script(_CLAIM_CONNECTION)
         self._refresh_connections = client.register_script(_REFRESH_CONNECTIONS)
-        self._record_lesson_event = client.register_script(_RECORD_LESSON_EVENT)
+        self._record_lesson_events = client.register_script(_RECORD_LESSON_EVENTS)
+        self._claim_lesson = client.register_script(_CLAIM_LESSON)
+        self._save_session = client.register_script(_SAVE_SESSION)
 
     # -- sessions -------------------------------------------------------------------------
     @redis_call
     def save_session(self, session_id: str, state: SessionState) -> None:
-        key = session_key(session_id)
-        owner = user_sessions_key(state.user_id)
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.hset(key, mapping=cast(Any, _encode(state.model_dump())))
-            pipe.expire(key, SESSION_TTL_SECONDS)
-            # The user's live sessions, so a logout can end them all; it outlives none of them.
-            pipe.sadd(owner, session_id)
-            pipe.expire(owner, SESSION_TTL_SECONDS)
-            pipe.execute()
+        # The user's live sessions are indexed so a logout can end them all; the index outlives
+        # none of them and forgets the expired ones.
+        args: list[Any] = [SESSION_TTL_SECONDS, session_id]
+        for name, value in _encode(state.model_dump()).items():
+            args.extend((name, value))
+        self._save_session(
+            keys=[session_key(session_id), user_sessions_key(state.user_id)], args=args
+        )
 
     @redis_call
     def end_user_sessions(self, user_id: str) -> list[SessionState]:
@@ -181,30 +249,87 @@ class SessionRepository:
         for name, value in _encode(fields).items():
             args.extend((name, value))
         # The lesson's seq counter and replay stream live exactly as long as the session.
-        keys = [session_key(session_id), lesson_seq_key(session_id), lesson_events_key(session_id)]
+        keys = [
+            session_key(session_id),
+            lesson_seq_key(session_id),
+            lesson_events_key(session_id),
+            lesson_answer_key(session_id),
+        ]
         return bool(self._update_existing(keys=keys, args=args))
 
     @redis_call
-    def record_lesson_event(
+    def record_lesson_events(
         self,
         session_id: str,
-        event: str,
-        payload: dict[str, Any],
+        events: list[tuple[str, dict[str, Any]]],
         session_fields: dict[str, Any] | None = None,
-    ) -> int:
-        """Give a lesson event its sequence number (shared by all processes) and keep it, with
-        that number, for a client that reconnects after missing some; optionally update session
-        fields in the same round trip. Returns the seq."""
-        args: list[Any] = [
-            SESSION_TTL_SECONDS,
-            LESSON_EVENTS_KEPT,
-            event,
-            json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-        ]
+        *,
+        expect: dict[str, Any] | None = None,
+    ) -> RecordedEvents | None:
+        """Give lesson events their sequence numbers (shared by all processes) and keep them,
+        with those numbers, for a client that reconnects after missing some; update session
+        fields in the same atomic step. With `expect`, nothing happens unless the session's
+        fields hold those values (None: the lesson was taken from this writer)."""
+        expected = _encode(expect or {})
+        args: list[Any] = [SESSION_TTL_SECONDS, LESSON_EVENTS_KEPT, len(expected)]
+        for name, value in expected.items():
+            args.extend((name, value))
+        args.append(len(events))
+        for event, payload in events:
+            args.extend((event, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))))
         for name, value in _encode(session_fields or {}).items():
             args.extend((name, value))
-        keys = [lesson_seq_key(session_id), lesson_events_key(session_id), session_key(session_id)]
-        return int(self._record_lesson_event(keys=keys, args=args))
+        keys = [
+            lesson_seq_key(session_id),
+            lesson_events_key(session_id),
+            session_key(session_id),
+            lesson_answer_key(session_id),
+        ]
+        recorded = self._record_lesson_events(keys=keys, args=args)
+        if recorded is None:
+            return None
+        seqs, connection_id = cast(list, recorded)
+        return RecordedEvents([int(seq) for seq in seqs], json.loads(connection_id))
+
+    @redis_call
+    def start_lesson(
+        self, session_id: str, fields: dict[str, Any], document: dict[str, Any]
+    ) -> bool:
+        """Point the session at a new lesson (its fields, including the new run id) and keep the
+        lesson's document with it, in one transaction; False if the session has expired."""
+        key = session_key(session_id)
+        if not self.redis.exists(key):
+            return False
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=cast(Any, _encode(fields)))
+            pipe.expire(key, SESSION_TTL_SECONDS)
+            pipe.set(
+                lesson_answer_key(session_id),
+                json.dumps(document, ensure_ascii=False, separators=(",", ":")),
+                ex=SESSION_TTL_SECONDS,
+            )
+            pipe.execute()
+        return True
+
+    @redis_call
+    def claim_lesson(
+        self, session_id: str, run: str, *, lease_seconds: float
+    ) -> SessionState | None:
+        """Take over the session's lesson with a new run id if it is paused, or streaming on a
+        process that stopped renewing its lease; the session as it is then, or None."""
+        raw = self._claim_lesson(
+            keys=[session_key(session_id), lesson_answer_key(session_id)],
+            args=[SESSION_TTL_SECONDS, json.dumps(run), lease_seconds],
+        )
+        if not raw:
+            return None
+        pairs = cast(list, raw)
+        return SessionState.model_validate(_decode(dict(zip(pairs[::2], pairs[1::2], strict=True))))
+
+    @redis_call
+    def get_lesson_answer(self, session_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(lesson_answer_key(session_id))
+        return json.loads(raw) if raw else None
 
     @redis_call
     def lesson_events_after(self, session_id: str, seq: int) -> list[tuple[str, dict[str, Any]]]:

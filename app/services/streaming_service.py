@@ -14,10 +14,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from app.errors import AppError, InvalidInput
+from app.models.session import utcnow_iso
 from app.repositories.session_repo import SessionRepository
 from app.services.question_service import StoredAnswer
 from app.services.session_service import SessionService
@@ -29,22 +30,37 @@ log = logging.getLogger(__name__)
 class LessonRuntime(Protocol):
     """How lessons reach students and run concurrently (Socket.IO provides it)."""
 
-    def emit_to_session(self, session_id: str, event: str, payload: dict[str, Any]) -> None: ...
+    def emit_to_session(
+        self, session_id: str, event: str, payload: dict[str, Any], *, connection_id: str | None
+    ) -> None:
+        """Send to every socket of the session; `connection_id` is its current connection."""
 
     def spawn(self, target: Callable[..., Any], *args: Any) -> Any: ...
 
     def sleep(self, seconds: float) -> None: ...
 
 
+# A lesson whose greenlet has not recorded an event for this long (its process died or hangs) may
+# be resumed by another greenlet, here or on another process.
+LESSON_LEASE_SECONDS = 3.0
+
+
 @dataclass
 class LiveLesson:
-    """Process-local control of one streaming greenlet."""
+    """Process-local control of one streaming greenlet. `run` is its fencing token: the session
+    names the one run allowed to send events and save positions."""
 
+    session_id: str
     explanation_id: str
+    run: str
     pause_requested: bool = False
     cancelled: bool = False
     finished: bool = False
-    on_complete: Callable[[], None] | None = field(default=None, repr=False)
+    interaction_id: str | None = None
+
+
+Event = tuple[str, dict[str, Any]]
+ENDED = {"is_streaming": False, "is_paused": False, "lesson_run": None}
 
 
 class StreamingService:
@@ -56,13 +72,15 @@ class StreamingService:
         runtime: LessonRuntime,
         chunk_interval: float,
         chunk_chars: int,
+        complete_interaction: Callable[[str], None] | None = None,
     ):
         self.sessions = sessions
-        self.session_repo = session_repo  # lesson events and their replay stream
+        self.complete_interaction = complete_interaction
+        self.session_repo = session_repo  # lesson events, their replay stream, the lesson's run
         self.runtime = runtime
         self.chunk_interval = chunk_interval
         self.chunk_chars = chunk_chars
-        self._live: dict[str, LiveLesson] = {}
+        self._runs: dict[str, LiveLesson] = {}  # live greenlets of this process by run id
 
     # -- control --------------------------------------------------------------------------
     def start(
@@ -71,82 +89,97 @@ class StreamingService:
         answer: StoredAnswer,
         *,
         interaction_id: str | None = None,
-        on_complete: Callable[[], None] | None = None,
     ) -> str:
-        """A new lesson for the session; any lesson it was watching stops first."""
-        explanation_id = str(uuid.uuid4())
-        lesson = self._claim(session_id, explanation_id, on_complete)
-        self.sessions.update_session(
-            session_id,
-            {
-                "current_question": answer.question_hash,
-                "current_step": 0,
-                "pause_position": 0,
-                "is_paused": False,
-                "is_streaming": True,
-                "conversation_context": {
-                    "explanation_id": explanation_id,
-                    "answer_id": answer.answer_id,
-                    "interaction_id": interaction_id,
-                },
-            },
+        """A new lesson for the session. Whatever lesson it was watching, on any process, is
+        fenced out by the new run id and sends nothing more."""
+        lesson = LiveLesson(
+            session_id=session_id,
+            explanation_id=str(uuid.uuid4()),
+            run=str(uuid.uuid4()),
+            interaction_id=interaction_id,
         )
-        self.runtime.spawn(self._run, session_id, answer, lesson, 0, 0, True)
-        return explanation_id
+        fields = {
+            "current_question": answer.question_hash,
+            "current_step": 0,
+            "pause_position": 0,
+            "is_paused": False,
+            "is_streaming": True,
+            "lesson_run": lesson.run,
+            "conversation_context": {
+                "explanation_id": lesson.explanation_id,
+                "answer_id": answer.answer_id,
+                "interaction_id": interaction_id,
+            },
+            "last_activity": utcnow_iso(),
+        }
+        if not self.session_repo.start_lesson(session_id, fields, asdict(answer)):
+            raise InvalidInput("Tu sesión expiró. Vuelve a conectarte.")
+        self._spawn(lesson, answer, 0, 0, True)
+        return lesson.explanation_id
 
     def pause(self, session_id: str) -> None:
-        state = self.sessions.get_session(session_id)
-        lesson = self._live.get(session_id)  # read after the I/O: the lesson live now
-        if state is None or not state.is_streaming or state.is_paused:
+        if not self._pause(session_id):
             raise InvalidInput("No hay ninguna explicación en curso que pausar.")
-        if lesson is not None and not lesson.finished:
-            lesson.pause_requested = True  # the greenlet stops before its next chunk
-        else:  # streaming elsewhere (a process that died): just record the pause
-            self._paused(session_id, state.current_step, state.pause_position)
 
-    def resume(self, session_id: str, answer_for: Callable[[str], StoredAnswer | None]) -> None:
-        state = self.sessions.get_session(session_id)
-        if (
-            state is None
-            or not state.current_question
-            or not (state.is_paused or (state.is_streaming and session_id not in self._live))
-        ):
+    def suspend(self, session_id: str) -> None:
+        """The student's socket went away: the lesson stops where it is, ready to resume."""
+        self._pause(session_id)
+
+    def resume(self, session_id: str) -> None:
+        """Continue a paused lesson at its saved character (or one whose process died)."""
+        lesson = self._take_over(session_id)
+        if lesson is None:
             raise InvalidInput("No hay ninguna explicación en pausa que continuar.")
-        answer = answer_for(state.current_question)
-        context = state.conversation_context or {}
-        if answer is None or not context.get("explanation_id"):
-            raise InvalidInput("La explicación en pausa ya no está disponible.")
-        lesson = self._claim(session_id, context["explanation_id"], None)
-        self.sessions.update_session(session_id, {"is_paused": False, "is_streaming": True})
-        self._emit(
-            session_id,
-            "explanation_resumed",
-            {
-                "explanation_id": context["explanation_id"],
-                "step_number": state.current_step + 1,
-                "position": state.pause_position,
-            },
-        )
-        self.runtime.spawn(
-            self._run, session_id, answer, lesson, state.current_step, state.pause_position, False
-        )
+
+    def adopt(self, session_id: str) -> None:
+        """A student reconnected here: if their lesson was streaming on a process that has since
+        died, continue it here at its saved character once its lease lapses. (While its process
+        lives, its events reach the student through the message queue.)"""
+        state = self.session_repo.get_session(session_id)
+        if state is None or not state.is_streaming or state.is_paused:
+            return
+        if state.lesson_run in self._runs:
+            return
+        self.runtime.spawn(self._adopt_orphan, session_id, state.lesson_beat)
+
+    def _adopt_orphan(self, session_id: str, beat: float) -> None:
+        try:
+            for _ in range(int(LESSON_LEASE_SECONDS * 3)):
+                if self._take_over(session_id) is not None:
+                    return
+                state = self.session_repo.get_session(session_id)
+                if (
+                    state is None
+                    or not state.is_streaming
+                    or state.is_paused
+                    or state.lesson_beat != beat  # its process is alive and streaming
+                ):
+                    return
+                self.runtime.sleep(0.5)
+        except AppError as exc:
+            log.warning("could not continue the lesson of session %s: %s", session_id, exc)
 
     def stop(self, session_id: str) -> None:
         """The student ends the lesson: nothing more is sent and there is nothing to resume."""
         state = self.sessions.get_session(session_id)
-        context = (state.conversation_context if state else None) or {}
         if state is None or not (state.is_streaming or state.is_paused):
             raise InvalidInput("No hay ninguna explicación que detener.")
-        self.cancel(session_id)
-        self.sessions.update_session(session_id, {"is_streaming": False, "is_paused": False})
-        self._emit(
+        self._cancel_local(state.lesson_run)
+        context = state.conversation_context or {}
+        self._record(
             session_id,
-            "explanation_stopped",
-            {
-                "explanation_id": context.get("explanation_id"),
-                "step_number": state.current_step + 1,
-                "position": state.pause_position,
-            },
+            None,
+            [
+                (
+                    "explanation_stopped",
+                    {
+                        "explanation_id": context.get("explanation_id"),
+                        "step_number": state.current_step + 1,
+                        "position": state.pause_position,
+                    },
+                )
+            ],
+            ENDED,
         )
 
     def lesson_of(self, session_id: str) -> dict[str, Any]:
@@ -157,83 +190,149 @@ class StreamingService:
             raise InvalidInput("No hay ninguna explicación sobre la que opinar.")
         return context
 
-    def suspend(self, session_id: str) -> None:
-        """The student's socket went away: stop at the next chunk, keeping the position."""
-        lesson = self._live.get(session_id)
-        if lesson is not None and not lesson.finished:
-            lesson.pause_requested = True
-
     def stop_all(self) -> None:
         """The process is stopping: every lesson stops at its next chunk. Their positions are
-        already in their sessions, so the students resume on another process."""
-        for lesson in self._live.values():
+        already in their sessions and their leases lapse, so the students resume elsewhere."""
+        for lesson in list(self._runs.values()):
             lesson.cancelled = True
-        self._live.clear()
+        self._runs.clear()
 
-    def cancel(self, session_id: str) -> None:
-        lesson = self._live.pop(session_id, None)
-        if lesson is not None:
-            lesson.cancelled = True
+    def live_count(self) -> int:
+        return len(self._runs)
 
-    # -- the greenlet ---------------------------------------------------------------------
-    def _claim(
-        self, session_id: str, explanation_id: str, on_complete: Callable[[], None] | None
-    ) -> LiveLesson:
-        """Register the session's new lesson and cancel the previous one, with no I/O in
-        between: two events racing (a double click) leave exactly one lesson streaming."""
-        lesson = LiveLesson(explanation_id=explanation_id, on_complete=on_complete)
-        previous = self._live.get(session_id)
-        self._live[session_id] = lesson
-        if previous is not None:
-            previous.cancelled = True
+    # -- taking and releasing a lesson ------------------------------------------------------
+    def _pause(self, session_id: str) -> bool:
+        """Stop the session's streaming lesson at its next chunk, wherever it runs. False when
+        nothing is streaming."""
+        for _ in range(3):
+            state = self.sessions.get_session(session_id)
+            if state is None or not state.is_streaming or state.is_paused:
+                return False
+            lesson = self._runs.get(state.lesson_run or "")
+            if lesson is not None and not lesson.finished:
+                lesson.pause_requested = True  # its greenlet stops before its next chunk
+                return True
+            # Streaming on another process (or one that died): pause it from here, unless it
+            # moved on in between, and the fence stops that greenlet at its next event.
+            context = state.conversation_context or {}
+            paused = self._record(
+                session_id,
+                None,
+                [
+                    (
+                        "explanation_paused",
+                        {
+                            "explanation_id": context.get("explanation_id"),
+                            "step_number": state.current_step + 1,
+                            "position": state.pause_position,
+                        },
+                    )
+                ],
+                {"is_paused": True, "is_streaming": False, "lesson_run": None},
+                expect={
+                    "lesson_run": state.lesson_run,
+                    "current_step": state.current_step,
+                    "pause_position": state.pause_position,
+                    "is_streaming": True,
+                },
+            )
+            if paused:
+                return True
+        return False
+
+    def _take_over(self, session_id: str) -> LiveLesson | None:
+        """Claim the session's paused (or orphaned) lesson for a new greenlet here."""
+        run = str(uuid.uuid4())
+        state = self.session_repo.claim_lesson(session_id, run, lease_seconds=LESSON_LEASE_SECONDS)
+        if state is None:
+            return None
+        self._cancel_local(None, session_id=session_id)
+        context = state.conversation_context or {}
+        document = self.session_repo.get_lesson_answer(session_id)
+        if document is None or not context.get("explanation_id"):
+            self._record(session_id, None, [], ENDED)
+            raise InvalidInput("La explicación en pausa ya no está disponible.")
+        answer = StoredAnswer(**document)
+        lesson = LiveLesson(
+            session_id=session_id,
+            explanation_id=context["explanation_id"],
+            run=run,
+            interaction_id=context.get("interaction_id"),
+        )
+        step, position = state.current_step, state.pause_position
+        resumed = (
+            "explanation_resumed",
+            {
+                "explanation_id": lesson.explanation_id,
+                "step_number": step + 1,
+                "position": position,
+            },
+        )
+        if not self._record(session_id, lesson, [resumed]):
+            return None  # taken again in between: that one streams
+        self._spawn(lesson, answer, step, position, False)
         return lesson
 
+    def _cancel_local(self, run: str | None, *, session_id: str | None = None) -> None:
+        """Stop this process's greenlet for a run (or every one of a session) right away; the
+        fence would stop it at its next event anyway."""
+        for lesson in list(self._runs.values()):
+            if lesson.run == run or (session_id is not None and lesson.session_id == session_id):
+                lesson.cancelled = True
+
+    def _spawn(
+        self, lesson: LiveLesson, answer: StoredAnswer, step: int, position: int, fresh: bool
+    ) -> None:
+        self._runs[lesson.run] = lesson
+        self.runtime.spawn(self._run, lesson, answer, step, position, fresh)
+
+    # -- the greenlet ---------------------------------------------------------------------
     def _run(
         self,
-        session_id: str,
-        answer: StoredAnswer,
         lesson: LiveLesson,
+        answer: StoredAnswer,
         first_step: int,
         first_position: int,
         fresh: bool,
     ) -> None:
         try:
-            self._stream(session_id, answer, lesson, first_step, first_position, fresh)
+            self._stream(lesson, answer, first_step, first_position, fresh)
         except AppError as exc:
             log.warning("lesson %s stopped: %s", lesson.explanation_id, exc)
-            self._emit(session_id, "error", exc.to_payload())
+            self._report(lesson, exc)
         except Exception:
             log.exception("lesson %s failed", lesson.explanation_id)
-            self._emit(session_id, "error", AppError().to_payload())
+            self._report(lesson, AppError())
         finally:
             lesson.finished = True
-            if self._live.get(session_id) is lesson:
-                self._live.pop(session_id, None)
+            self._runs.pop(lesson.run, None)
 
     def _stream(
         self,
-        session_id: str,
-        answer: StoredAnswer,
         lesson: LiveLesson,
+        answer: StoredAnswer,
         first_step: int,
         first_position: int,
         fresh: bool,
     ) -> None:
+        session_id = lesson.session_id
         steps = answer.steps
         started = time.monotonic()
-        if lesson.cancelled:  # replaced before it began
-            return
+        # Announcements wait for the first chunk and go out with it in one atomic record: a
+        # lesson taken over in between never announces a step twice.
+        pending: list[Event] = []
         if fresh:
-            self._emit(
-                session_id,
-                "explanation_start",
-                {
-                    "explanation_id": lesson.explanation_id,
-                    "total_steps": len(steps),
-                    "estimated_duration": answer.total_duration,
-                    "question_hash": answer.question_hash,
-                    "answer_id": answer.answer_id,
-                },
+            pending.append(
+                (
+                    "explanation_start",
+                    {
+                        "explanation_id": lesson.explanation_id,
+                        "total_steps": len(steps),
+                        "estimated_duration": answer.total_duration,
+                        "question_hash": answer.question_hash,
+                        "answer_id": answer.answer_id,
+                    },
+                )
             )
         for index in range(first_step, len(steps)):
             step = steps[index]
@@ -244,19 +343,20 @@ class StreamingService:
             if lesson.cancelled:
                 return
             if resume_at == 0 and lesson.pause_requested:
-                self._paused(session_id, index, 0, lesson)  # the step is announced on resume
+                self._paused(lesson, index, 0, pending)  # the step is announced on resume
                 return
             if resume_at == 0:
-                self._emit(
-                    session_id,
-                    "step_start",
-                    {
-                        "explanation_id": lesson.explanation_id,
-                        "step_number": number,
-                        "title": step.get("title", ""),
-                        "content_type": step.get("content_type", "text"),
-                        "has_visual": bool(canvas),
-                    },
+                pending.append(
+                    (
+                        "step_start",
+                        {
+                            "explanation_id": lesson.explanation_id,
+                            "step_number": number,
+                            "title": step.get("title", ""),
+                            "content_type": step.get("content_type", "text"),
+                            "has_visual": bool(canvas),
+                        },
+                    )
                 )
             step_started = tick = time.monotonic()
             ats = [int(command.get("at", 0)) for command in canvas]
@@ -264,38 +364,41 @@ class StreamingService:
             for position, chunk in enumerate(chunks):
                 if lesson.cancelled:
                     return
-                # (Not before a step's first chunk: its step_start has just been sent, and a
-                # resume at offset 0 would announce the step again.)
+                # (Not before a step's first chunk: a resume at offset 0 would announce the step
+                # again.)
                 if lesson.pause_requested and chunk.start > resume_at:
-                    self._paused(session_id, index, chunk.start, lesson)
+                    self._paused(lesson, index, chunk.start, pending)
                     return
-                # The position is saved with the chunk's last event, in the same round trip:
-                # a resume after it neither repeats nor skips text or drawings.
-                saved = {"current_step": index, "pause_position": chunk.end}
-                due = commands_due(chunk, ats)
-                self._emit(
-                    session_id,
-                    "content_chunk",
-                    {
-                        "explanation_id": lesson.explanation_id,
-                        "step_number": number,
-                        "chunk": chunk.text,
-                        "position": chunk.end,
-                        "is_final": position == len(chunks) - 1,
-                    },
-                    session_fields=None if due else saved,
-                )
-                for order, command_index in enumerate(due):
-                    self._emit(
-                        session_id,
+                # A chunk, the drawings due with it and the position after them are one atomic
+                # record: a resume after it neither repeats nor skips text or drawings.
+                events: list[Event] = [
+                    *pending,
+                    (
+                        "content_chunk",
+                        {
+                            "explanation_id": lesson.explanation_id,
+                            "step_number": number,
+                            "chunk": chunk.text,
+                            "position": chunk.end,
+                            "is_final": position == len(chunks) - 1,
+                        },
+                    ),
+                ]
+                events.extend(
+                    (
                         "canvas_command",
                         {
                             "explanation_id": lesson.explanation_id,
                             "step_number": number,
                             "command": canvas[command_index],
                         },
-                        session_fields=saved if order == len(due) - 1 else None,
                     )
+                    for command_index in commands_due(chunk, ats)
+                )
+                pending = []
+                saved = {"current_step": index, "pause_position": chunk.end}
+                if not self._record(session_id, lesson, events, saved):
+                    return
                 # A steady cadence: sleep to the next tick, so the time spent sending does not
                 # add up; after a stall, carry on from now rather than bursting to catch up.
                 tick += self.chunk_interval
@@ -305,8 +408,7 @@ class StreamingService:
                 self.runtime.sleep(max(0.0, tick - now))
             if lesson.cancelled:
                 return
-            self._emit(
-                session_id,
+            complete: Event = (
                 "step_complete",
                 {
                     "explanation_id": lesson.explanation_id,
@@ -315,66 +417,100 @@ class StreamingService:
                 },
             )
             if index + 1 < len(steps):
-                self.sessions.update_session(
-                    session_id, {"current_step": index + 1, "pause_position": 0}
-                )
-        self.sessions.update_session(session_id, {"is_streaming": False, "is_paused": False})
-        if lesson.on_complete is not None:  # recorded before the student is told it is done
-            lesson.on_complete()
-        self._emit(
-            session_id,
-            "explanation_complete",
-            {
-                "explanation_id": lesson.explanation_id,
-                "total_duration": int((time.monotonic() - started) * 1000),
-                "steps_completed": len(steps),
-            },
-        )
-        self._emit(
-            session_id,
-            "feedback_request",
-            {
-                "explanation_id": lesson.explanation_id,
-                "answer_id": answer.answer_id,
-            },
-        )
+                pending.append(complete)  # sent with the next step's first chunk
+                continue
+            if lesson.interaction_id and self.complete_interaction is not None:
+                # Recorded before the student is told the lesson is done.
+                self.complete_interaction(lesson.interaction_id)
+            self._record(
+                session_id,
+                lesson,
+                [
+                    *pending,
+                    complete,
+                    (
+                        "explanation_complete",
+                        {
+                            "explanation_id": lesson.explanation_id,
+                            "total_duration": int((time.monotonic() - started) * 1000),
+                            "steps_completed": len(steps),
+                        },
+                    ),
+                    (
+                        "feedback_request",
+                        {
+                            "explanation_id": lesson.explanation_id,
+                            "answer_id": answer.answer_id,
+                        },
+                    ),
+                ],
+                ENDED,
+            )
 
     # -- helpers --------------------------------------------------------------------------
-    def _paused(self, session_id, step_index, position, lesson: LiveLesson | None = None) -> None:
-        self.sessions.update_session(
-            session_id,
+    def _report(self, lesson: LiveLesson, exc: AppError) -> None:
+        """Tell the student the lesson stopped. Its position stays saved and its lease lapses,
+        so it can be resumed; the error itself is kept for replay when Redis still answers."""
+        try:
+            self._record(lesson.session_id, None, [("error", exc.to_payload())])
+        except AppError:
+            self.runtime.emit_to_session(
+                lesson.session_id, "error", exc.to_payload(), connection_id=None
+            )
+
+    def _paused(
+        self, lesson: LiveLesson, step_index: int, position: int, pending: list[Event]
+    ) -> None:
+        self._record(
+            lesson.session_id,
+            lesson,
+            [
+                *pending,
+                (
+                    "explanation_paused",
+                    {
+                        "explanation_id": lesson.explanation_id,
+                        "step_number": step_index + 1,
+                        "position": position,
+                    },
+                ),
+            ],
             {
                 "current_step": step_index,
                 "pause_position": position,
                 "is_paused": True,
                 "is_streaming": False,
-            },
-        )
-        state = self.session_repo.get_session(session_id)
-        context = state.conversation_context if state else {}
-        self._emit(
-            session_id,
-            "explanation_paused",
-            {
-                "explanation_id": (
-                    lesson.explanation_id if lesson else context.get("explanation_id")
-                ),
-                "step_number": step_index + 1,
-                "position": position,
+                "lesson_run": None,
             },
         )
 
-    def _emit(
+    def _record(
         self,
         session_id: str,
-        event: str,
-        payload: dict[str, Any],
+        lesson: LiveLesson | None,
+        events: list[Event],
         session_fields: dict[str, Any] | None = None,
-    ) -> None:
-        payload["seq"] = self.session_repo.record_lesson_event(
-            session_id, event, payload, session_fields
+        *,
+        expect: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record events (and session fields) and send them to the student. A lesson's events
+        are fenced by its run: once the lesson was paused, stopped or taken over, nothing is
+        recorded or sent and the greenlet is told to stop (False)."""
+        if lesson is not None:
+            expect = {"lesson_run": lesson.run}
+        recorded = self.session_repo.record_lesson_events(
+            session_id, events, session_fields, expect=expect
         )
-        self.runtime.emit_to_session(session_id, event, payload)
+        if recorded is None:
+            if lesson is not None:
+                lesson.cancelled = True
+            return False
+        for (event, payload), seq in zip(events, recorded.seqs, strict=True):
+            payload["seq"] = seq
+            self.runtime.emit_to_session(
+                session_id, event, payload, connection_id=recorded.connection_id
+            )
+        return True
 
     def missed_events(self, session_id: str, last_seq: int) -> list[tuple[str, dict[str, Any]]]:
         """What a client that saw events up to `last_seq` missed (kept for the session's TTL)."""

@@ -182,6 +182,8 @@ def register_connection_handlers(socketio: SocketIO) -> None:
                 connection.session_id, payload.last_seq
             ):
                 emit(event, data)
+        if connection.resumed:
+            container.streaming.adopt(connection.session_id)
 
     @socketio.on("disconnect")
     def on_disconnect(reason=None):

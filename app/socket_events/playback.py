@@ -45,10 +45,7 @@ def register_playback_handlers(socketio: SocketIO) -> None:
     def on_resume(data=None):
         socket = current_socket()
         parse_model(ResumeIn, data if data is not None else {})
-        container = current_app.extensions["pizarra"]
-        container.streaming.resume(
-            socket.session_id, answer_for=container.questions_pipeline.find_answer
-        )
+        current_app.extensions["pizarra"].streaming.resume(socket.session_id)
 
     @socketio.on("stop_explanation")
     def on_stop(data=None):

@@ -45,10 +45,6 @@ def register_question_handlers(socketio: SocketIO) -> None:
             completed=False,
             on_lookup=waiting,
         )
-        interaction_id = charged.interaction_id
         container.streaming.start(
-            socket.session_id,
-            charged.answer,
-            interaction_id=interaction_id,
-            on_complete=lambda: pipeline.mark_completed(interaction_id),
+            socket.session_id, charged.answer, interaction_id=charged.interaction_id
         )

@@ -57,3 +57,35 @@ def test_question_counter_counts_within_a_window_that_always_expires(container, 
     redis_client.set("rate_limit:u2:questions", 7)
     assert container.sessions.count_question("u2", 60) == (8, 60)
     assert redis_client.ttl("rate_limit:u2:questions") == 60
+
+
+def test_a_users_session_index_forgets_expired_sessions(container, redis_client):
+    container.sessions.save_session("old", SessionState(user_id="u1"))
+    redis_client.delete("session:old")  # expired
+    container.sessions.save_session("new", SessionState(user_id="u1"))
+    assert redis_client.smembers("user_sessions:u1") == {"new"}
+
+
+def test_lesson_events_are_fenced_by_the_run_that_owns_the_lesson(container, redis_client):
+    repo = container.sessions
+    repo.save_session("s1", SessionState(user_id="u1", connection_id="sid-9"))
+    assert repo.start_lesson("s1", {"lesson_run": "r1", "is_streaming": True}, {"steps": []})
+    chunk = ("content_chunk", {"chunk": "La "})
+    recorded = repo.record_lesson_events(
+        "s1", [chunk], {"pause_position": 3}, expect={"lesson_run": "r1"}
+    )
+    assert recorded.seqs == [1] and recorded.connection_id == "sid-9"
+    # Paused elsewhere: the run is gone, and its next chunk is neither kept nor counted.
+    repo.update_session("s1", {"lesson_run": None, "is_paused": True})
+    assert (
+        repo.record_lesson_events("s1", [chunk], {"pause_position": 7}, expect={"lesson_run": "r1"})
+        is None
+    )
+    assert repo.get_session("s1").pause_position == 3
+    assert [seq for seq in (d["seq"] for _, d in repo.lesson_events_after("s1", 0))] == [1]
+    # A paused lesson is claimed once; a lesson streaming with a fresh lease is not claimable.
+    claimed = repo.claim_lesson("s1", "r2", lease_seconds=3)
+    assert claimed.lesson_run == "r2" and claimed.is_streaming and not claimed.is_paused
+    assert repo.claim_lesson("s1", "r3", lease_seconds=3) is None
+    assert repo.record_lesson_events("s1", [chunk], expect={"lesson_run": "r2"}).seqs == [2]
+    assert repo.claim_lesson("s1", "r3", lease_seconds=0) is not None  # its lease lapsed

@@ -7,7 +7,10 @@ import json
 import time
 from pathlib import Path
 
+import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.integration.sockets.test_connection import ADDRESSES, Student
 from tests.live_server import running_server
@@ -140,6 +143,11 @@ def test_pause_stops_within_a_chunk_and_resume_continues_at_the_same_character(s
     drawn = [d["command"] for n, d in events if n == "canvas_command"]
     assert len(drawn) == sum(len(s.get("canvas", [])) for s in DOCUMENT["steps"])
     assert [n for n, _ in events].count("explanation_start") == 1
+    with server.container.db.transaction() as conn:
+        row = conn.execute(
+            "SELECT completed FROM interactions ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+    assert row == {"completed": True}, "a lesson finished after a pause counts as completed"
 
 
 def test_resume_with_nothing_paused_is_a_clear_error(server, student):
@@ -331,3 +339,43 @@ def test_an_absurd_last_seq_is_ignored_not_fatal(server, student):
     again.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
     again.wait_for("feedback_request", timeout=20)
     again.close()
+
+
+STOPS = ("explanation_paused", "explanation_complete")
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(pauses=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=4))
+def test_pausing_anywhere_any_number_of_times_loses_and_repeats_nothing(server, pauses):
+    token = server.container.dev_tokens.issue(email="azar@example.com")
+    with server.container.db.transaction() as conn:
+        conn.execute("UPDATE profiles SET daily_limit = 1000, credits_remaining = 1000")
+    user_id = jwt.decode(token, options={"verify_signature": False})["sub"]
+    server.container.redis.delete(f"rate_limit:{user_id}:questions")  # many examples, one user
+    ana = Student(server.url, next(ADDRESSES))
+    ana.connect(token)
+    try:
+        ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+        ana.wait_for("explanation_start")
+        for count, wait_chunks in enumerate(pauses, start=1):
+            time.sleep(wait_chunks * INTERVAL_MS / 1000)
+            ana.client.emit("pause_explanation", {})
+            if not ana.wait_until(
+                lambda count=count: sum(n in STOPS for n, _ in ana.events) >= count
+            ):
+                break
+            if any(n == "explanation_complete" for n, _ in ana.events):
+                break
+            ana.client.emit("resume_explanation", {})
+        if not any(n == "explanation_complete" for n, _ in ana.events):
+            ana.client.emit("resume_explanation", {})
+        ana.wait_for("feedback_request", timeout=20)
+        events = lesson_events(ana)
+        content = {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+        assert texts_by_step(events) == content
+        drawn = [d["command"] for n, d in events if n == "canvas_command"]
+        assert drawn == [c for s in DOCUMENT["steps"] for c in s.get("canvas", [])]
+        assert [d["step_number"] for n, d in events if n == "step_start"] == [1, 2, 3, 4]
+        assert [d["step_number"] for n, d in events if n == "step_complete"] == [1, 2, 3, 4]
+    finally:
+        ana.close()

@@ -1,5 +1,7 @@
 """Two server processes of one deployment (same PostgreSQL, same Redis as message queue): a
-student pauses on the first, it dies, and the lesson resumes on the second at the same character."""
+lesson moves between them at the same character when the student pauses on one and resumes on
+the other, when its process dies paused or mid-stream, and when the student's new connection on
+the other process pauses it."""
 
 from __future__ import annotations
 
@@ -65,3 +67,99 @@ def test_a_lesson_paused_on_a_killed_process_resumes_on_another(pg_server_url, r
         assert after[later] == content[later]
     drawn = [d["command"] for _, d in seen + rest if _ == "canvas_command"]
     assert len(drawn) == sum(len(s.get("canvas", [])) for s in DOCUMENT["steps"])
+
+
+def by_seq(*students: Student) -> list[tuple[str, dict]]:
+    """What the students of one session saw, in order, each event once (a client drops a seq
+    it has already seen); an event seen twice must have been the same event."""
+    seen: dict[int, tuple[str, dict]] = {}
+    for student in students:
+        for name, data in lesson_events(student):
+            if data["seq"] in seen:
+                assert seen[data["seq"]] == (name, data)
+            seen[data["seq"]] = (name, data)
+    return [seen[seq] for seq in sorted(seen)]
+
+
+def assert_whole_lesson(events: list[tuple[str, dict]]) -> None:
+    content = {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+    assert texts_by_step(events) == content
+    drawn = [d["command"] for name, d in events if name == "canvas_command"]
+    assert drawn == [c for s in DOCUMENT["steps"] for c in s.get("canvas", [])]
+    assert [d["step_number"] for name, d in events if name == "step_start"] == [1, 2, 3, 4]
+
+
+def test_a_lesson_streaming_on_a_killed_process_goes_on_from_another(
+    pg_server_url, redis_url, tmp_path
+):
+    env = {"STREAM_CHUNK_INTERVAL_MS": "30", "STREAM_CHUNK_CHARS": "10"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with running_server(pg_server_url, redis_url, tmp_path / "a", **env) as first:
+        first.container.answers.import_answers(json.loads(FIXTURE.read_text()))
+        with running_server(
+            pg_server_url, redis_url, tmp_path / "b", database_url=first.database_url, **env
+        ) as second:
+            token = first.container.dev_tokens.issue(email="caida@example.com")
+            student = Student(first.url, next(ADDRESSES))
+            session_id = student.connect(token)["session_id"]
+            student.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+            student.wait_until(
+                lambda: sum(n == "content_chunk" for n, _ in student.events) >= 5, timeout=10
+            )
+            first.process.send_signal(signal.SIGKILL)  # mid-stream, no pause, no goodbye
+            first.process.wait(10)
+            seen = lesson_events(student)
+            student.close()
+            assert not any(n == "explanation_complete" for n, _ in seen)
+
+            again = Student(second.url, next(ADDRESSES))
+            again.connect(token, session_id=session_id, last_seq=seen[-1][1]["seq"])
+            # Without asking: the lesson goes on here once the dead process's lease lapses.
+            resumed = again.wait_for("explanation_resumed", timeout=15)
+            again.wait_for("feedback_request", timeout=20)
+            rest = lesson_events(again)
+            again.close()
+
+    last = [d for n, d in seen if n == "content_chunk"][-1]
+    assert (resumed["step_number"], resumed["position"]) == (last["step_number"], last["position"])
+    assert_whole_lesson(sorted(seen + rest, key=lambda event: event[1]["seq"]))
+
+
+def test_a_pause_from_another_process_stops_the_lesson_where_it_streams(
+    pg_server_url, redis_url, tmp_path
+):
+    env = {"STREAM_CHUNK_INTERVAL_MS": "30", "STREAM_CHUNK_CHARS": "10"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with running_server(pg_server_url, redis_url, tmp_path / "a", **env) as first:
+        first.container.answers.import_answers(json.loads(FIXTURE.read_text()))
+        with running_server(
+            pg_server_url, redis_url, tmp_path / "b", database_url=first.database_url, **env
+        ) as second:
+            token = first.container.dev_tokens.issue(email="salto@example.com")
+            old = Student(first.url, next(ADDRESSES))
+            session_id = old.connect(token)["session_id"]
+            old.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+            old.wait_for("step_start")
+            # The phone switches networks: a new connection on B while A still streams.
+            new = Student(second.url, next(ADDRESSES))
+            new.connect(token, session_id=session_id, last_seq=0)
+            assert new.wait_until(
+                lambda: sum(n == "content_chunk" for n, _ in new.events) >= 3, timeout=10
+            ), "the lesson streaming on A reaches the student on B"
+            new.client.emit("pause_explanation", {})
+            paused = new.wait_for("explanation_paused")
+            time.sleep(0.3)  # several chunk intervals: A must have sent nothing more
+            after_pause = [d for n, d in lesson_events(new) if d["seq"] > paused["seq"]]
+            assert after_pause == []
+            kept = second.container.live_sessions.get_session(session_id)
+            assert (kept.current_step + 1, kept.pause_position) == (
+                paused["step_number"],
+                paused["position"],
+            )
+            new.client.emit("resume_explanation", {})
+            new.wait_for("feedback_request", timeout=20)
+            old.close()
+            new.close()
+            assert_whole_lesson(by_seq(new))

@@ -107,6 +107,33 @@ def answers_export(out: Path | None) -> None:
         click.echo(text)
 
 
+@answers_cli.command("review")
+@click.option("--clear", "clear_hash", metavar="HASH", help="Unmark this answer once reviewed")
+def answers_review(clear_hash: str | None) -> None:
+    """List the answers marked for review (students lost on a step, or low ratings). Importing
+    new steps for an answer clears its mark; --clear HASH does it without changing them."""
+    container = current_app.extensions["pizarra"]
+    with backing_services():
+        if clear_hash:
+            try:
+                container.answers.clear_review(clear_hash)
+            except AppError as exc:
+                _fail(exc.message)
+            click.echo(f"{clear_hash}: review mark cleared")
+            return
+        flagged = container.answers.needing_review()
+    if not flagged:
+        click.echo("No answers are marked for review.")
+        return
+    for entry in flagged:
+        click.echo(
+            f"{entry['question_hash']}  {entry['flagged_at']}  "
+            f"votes {entry['helpful_votes']}/{entry['total_votes']}  "
+            f"lessons {entry['usage_count']}\n    {entry['question']}\n    {entry['reason']}"
+        )
+    click.echo(f"{len(flagged)} answer(s) marked for review", err=True)
+
+
 @users_cli.command("dev-token")
 @click.argument("email")
 @click.option("--name", "full_name", help="Full name shown in the profile")

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     redis_socket_timeout: float = Field(default=2.0, gt=0, le=60)
     redis_pool_size: int = Field(default=100, ge=1, le=10_000)
     max_question_length: int = Field(default=1000, ge=10, le=20_000)
+    # When an answer is marked for review: this many students lost on one step ("no entendí"),
+    # being at least this share of its lessons; or, after this many votes, fewer helpful ones
+    # than this share.
+    review_step_confusions: int = Field(default=5, ge=1, le=100_000)
+    review_step_ratio: float = Field(default=0.25, ge=0, le=1)
+    review_min_votes: int = Field(default=10, ge=1, le=100_000)
+    review_min_helpful_ratio: float = Field(default=0.5, ge=0, le=1)
 
     # Embedded development stack (never used in production).
     data_dir: Path = PROJECT_ROOT / ".data"

@@ -19,13 +19,14 @@ from app.repositories.migration_repo import MigrationRepository
 from app.repositories.profile_repo import ProfileRepository
 from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
+from app.repositories.step_feedback_repo import StepFeedbackRepository
 from app.repositories.study_repo import StudyRepository
 from app.services.account_service import AccountService
 from app.services.answer_service import AnswerService
 from app.services.auth_service import AuthService, DevTokenService, LogoutService
 from app.services.connection_service import ConnectionService
 from app.services.credit_service import CreditService
-from app.services.feedback_service import FeedbackService
+from app.services.feedback_service import FeedbackService, ReviewRules
 from app.services.health_service import HealthService
 from app.services.migration_service import MigrationService
 from app.services.question_bank_service import QuestionBankService
@@ -96,6 +97,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
     questions = QuestionRepository()
     study = StudyRepository()
     interactions = InteractionRepository()
+    step_feedback = StepFeedbackRepository()
     accounts = AccountService(db=db, profiles=profiles)
     credits = CreditService(db=db, profiles=profiles)
     supabase_auth = (
@@ -157,7 +159,9 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             migrations_dir=migrations_dir,
             local_auth=bool(settings.local_auth),
         ),
-        answers=AnswerService(db=db, answers=ai_answers, sessions=sessions),
+        answers=AnswerService(
+            db=db, answers=ai_answers, sessions=sessions, step_feedback=step_feedback
+        ),
         health=HealthService(db=db, redis_client=redis_client),
         auth=auth,
         dev_tokens=dev_tokens,
@@ -190,7 +194,18 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         ),
         study=StudyService(db=db, study=study),
         questions_pipeline=pipeline,
-        feedback=FeedbackService(db=db, interactions=interactions, answers=ai_answers),
+        feedback=FeedbackService(
+            db=db,
+            interactions=interactions,
+            answers=ai_answers,
+            steps=step_feedback,
+            rules=ReviewRules(
+                step_confusions=settings.review_step_confusions,
+                step_ratio=settings.review_step_ratio,
+                min_votes=settings.review_min_votes,
+                min_helpful_ratio=settings.review_min_helpful_ratio,
+            ),
+        ),
     )
 
 

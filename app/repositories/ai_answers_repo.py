@@ -10,7 +10,8 @@ from app.repositories.base import DbConnection
 
 _COLUMNS = """id, question_hash, question_text, normalized_question, answer_steps,
     total_duration, subject, usage_count, helpful_votes, total_votes, generated_by,
-    prompt_tokens, completion_tokens, created_at, updated_at"""
+    prompt_tokens, completion_tokens, needs_review, review_reason, flagged_at, created_at,
+    updated_at"""
 
 
 class AiAnswersRepository:
@@ -34,7 +35,8 @@ class AiAnswersRepository:
         completion_tokens: int | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Insert or replace the answer for a hash, keeping its counters.
-        Returns (row, created) where created is False when an existing answer was replaced."""
+        Returns (row, created) where created is False when an existing answer was replaced.
+        New steps clear a review mark: the rewrite is the review."""
         row = conn.execute(
             f"""
             INSERT INTO ai_answers (question_hash, question_text, normalized_question,
@@ -49,7 +51,13 @@ class AiAnswersRepository:
                 subject = EXCLUDED.subject,
                 generated_by = EXCLUDED.generated_by,
                 prompt_tokens = EXCLUDED.prompt_tokens,
-                completion_tokens = EXCLUDED.completion_tokens
+                completion_tokens = EXCLUDED.completion_tokens,
+                needs_review = ai_answers.needs_review
+                    AND ai_answers.answer_steps = EXCLUDED.answer_steps,
+                review_reason = CASE WHEN ai_answers.answer_steps = EXCLUDED.answer_steps
+                    THEN ai_answers.review_reason END,
+                flagged_at = CASE WHEN ai_answers.answer_steps = EXCLUDED.answer_steps
+                    THEN ai_answers.flagged_at END
             RETURNING {_COLUMNS}, (xmax = 0) AS created
             """,
             (
@@ -112,6 +120,41 @@ class AiAnswersRepository:
              LIMIT %(limit)s
             """,
             {"q": normalized_question, "limit": limit},
+        ).fetchall()
+
+    def lesson_count(self, conn: DbConnection, answer_id: str) -> int:
+        """How many lessons (interactions) showed this answer."""
+        row = conn.execute(
+            "SELECT count(*) AS n FROM interactions WHERE answer_id = %s", (answer_id,)
+        ).fetchone()
+        return int(row["n"]) if row else 0
+
+    def flag_for_review(self, conn: DbConnection, answer_id: str, reason: str) -> bool:
+        """Mark the answer for review, once: True if this call marked it."""
+        row = conn.execute(
+            """
+            UPDATE ai_answers SET needs_review = TRUE, review_reason = %s, flagged_at = NOW()
+             WHERE id = %s AND NOT needs_review
+            RETURNING id
+            """,
+            (reason, answer_id),
+        ).fetchone()
+        return row is not None
+
+    def clear_review(self, conn: DbConnection, question_hash: str) -> bool:
+        row = conn.execute(
+            """
+            UPDATE ai_answers SET needs_review = FALSE, review_reason = NULL, flagged_at = NULL
+             WHERE question_hash = %s
+            RETURNING id
+            """,
+            (question_hash,),
+        ).fetchone()
+        return row is not None
+
+    def list_needing_review(self, conn: DbConnection) -> list[dict[str, Any]]:
+        return conn.execute(
+            f"SELECT {_COLUMNS} FROM ai_answers WHERE needs_review ORDER BY flagged_at, id"
         ).fetchall()
 
     def list_all(self, conn: DbConnection) -> list[dict[str, Any]]:

@@ -8,11 +8,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.errors import InvalidInput, ServiceUnavailable
+from app.errors import InvalidInput, NotFound, ServiceUnavailable
 from app.models.answer import AnswerDocument
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.base import Database
 from app.repositories.session_repo import SessionRepository
+from app.repositories.step_feedback_repo import StepFeedbackRepository
 from app.utils.text_processing import generate_hash, normalize_text
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,18 @@ def validate_documents(entries: Any) -> list[AnswerDocument]:
 
 
 class AnswerService:
-    def __init__(self, *, db: Database, answers: AiAnswersRepository, sessions: SessionRepository):
+    def __init__(
+        self,
+        *,
+        db: Database,
+        answers: AiAnswersRepository,
+        sessions: SessionRepository,
+        step_feedback: StepFeedbackRepository,
+    ):
         self.db = db
         self.answers = answers
         self.sessions = sessions
+        self.step_feedback = step_feedback
 
     def import_answers(self, entries: Any) -> ImportReport:
         """All or nothing: every entry is validated before the first write, and all rows are
@@ -86,7 +95,8 @@ class AnswerService:
         with self.db.transaction() as conn:
             for document, question_hash in zip(documents, hashes, strict=True):
                 normalized = normalize_text(document.question)
-                _, created = self.answers.upsert(
+                before = self.answers.get_by_hash(conn, question_hash)
+                row, created = self.answers.upsert(
                     conn,
                     question_hash=question_hash,
                     question_text=document.question,
@@ -96,6 +106,9 @@ class AnswerService:
                     subject=document.subject,
                     generated_by=document.generated_by,
                 )
+                if before is not None and before["answer_steps"] != row["answer_steps"]:
+                    # Rewritten steps: "no entendí" on the old ones no longer applies.
+                    self.step_feedback.forget_answer(conn, str(row["id"]))
                 report.created += created
                 report.updated += not created
                 report.hashes.append(question_hash)
@@ -109,6 +122,28 @@ class AnswerService:
                 )
         log.info("imported answers: %d created, %d updated", report.created, report.updated)
         return report
+
+    def needing_review(self) -> list[dict[str, Any]]:
+        """Answers marked for review, oldest mark first."""
+        with self.db.connection() as conn:
+            rows = self.answers.list_needing_review(conn)
+        return [
+            {
+                "question_hash": row["question_hash"],
+                "question": row["question_text"],
+                "reason": row["review_reason"],
+                "flagged_at": row["flagged_at"].isoformat() if row["flagged_at"] else None,
+                "helpful_votes": row["helpful_votes"],
+                "total_votes": row["total_votes"],
+                "usage_count": row["usage_count"],
+            }
+            for row in rows
+        ]
+
+    def clear_review(self, question_hash: str) -> None:
+        with self.db.transaction() as conn:
+            if not self.answers.clear_review(conn, question_hash):
+                raise NotFound("No stored answer has that hash.")
 
     def export_answers(self) -> list[dict[str, Any]]:
         """Every stored answer in the import format, so export then import is a round trip."""

@@ -34,6 +34,16 @@ class FeedbackEventIn(BaseModel):
     seen_in_exam: bool | None = None
 
 
+class StepFeedbackIn(BaseModel):
+    """`step_feedback`: "no entendí" (understood false, the default) on one step of the lesson,
+    during it or after; `understood: true` takes it back."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    step_number: int = Field(ge=1, le=100)
+    understood: bool = False
+
+
 def register_playback_handlers(socketio: SocketIO) -> None:
     @socketio.on("pause_explanation")
     def on_pause(data=None):
@@ -70,3 +80,25 @@ def register_playback_handlers(socketio: SocketIO) -> None:
             ),
         )
         emit("feedback_received", result.model_dump(mode="json"))
+
+    @socketio.on("step_feedback")
+    def on_step_feedback(data=None):
+        socket = current_socket()
+        body = parse_model(StepFeedbackIn, data)
+        container = current_app.extensions["pizarra"]
+        lesson = container.streaming.lesson_of(socket.session_id)
+        container.feedback.give_on_step(
+            user_id=socket.user_id,
+            answer_id=lesson["answer_id"],
+            interaction_id=lesson["interaction_id"],
+            step_number=body.step_number,
+            understood=body.understood,
+        )
+        emit(
+            "step_feedback_received",
+            {
+                "explanation_id": lesson["explanation_id"],
+                "step_number": body.step_number,
+                "understood": body.understood,
+            },
+        )

@@ -298,6 +298,34 @@ def test_feedback_without_a_lesson_or_with_bad_values_is_invalid(server, student
     assert ana.wait_for("error")["code"] == "INVALID_INPUT"
 
 
+def test_no_entendi_on_a_step_is_recorded_during_the_lesson(server, student):
+    ana = student("perdida@example.com")
+    ana.client.emit("step_feedback", {"step_number": 1})
+    assert ana.wait_for("error")["code"] == "INVALID_INPUT"  # no lesson yet
+    ana.events.clear()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    start = ana.wait_for("step_start")
+    ana.client.emit("step_feedback", {"step_number": 1})
+    received = ana.wait_for("step_feedback_received")
+    assert received == {
+        "explanation_id": start["explanation_id"],
+        "step_number": 1,
+        "understood": False,
+    }
+    for bad in ({"step_number": 9}, {"step_number": 0}, {"step_number": "1"}, [], None):
+        ana.events.clear()
+        ana.client.emit("step_feedback", bad)
+        assert ana.wait_for("error")["code"] == "INVALID_INPUT", bad
+    ana.wait_for("feedback_request", timeout=20)
+    with server.container.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT f.step_number, f.understood FROM step_feedback f"
+            " JOIN interactions i ON i.id = f.interaction_id"
+            " JOIN profiles p ON p.id = i.user_id WHERE p.email = 'perdida@example.com'"
+        ).fetchall()
+    assert rows == [{"step_number": 1, "understood": False}]
+
+
 def test_racing_events_leave_exactly_one_lesson_streaming(server, student):
     ana = student("doble@example.com")
     ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})

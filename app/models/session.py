@@ -27,5 +27,11 @@ class SessionState(BaseModel):
     # (Redis time, seconds): a lesson whose run stopped beating can be resumed elsewhere.
     lesson_run: str | None = None
     lesson_beat: float = 0.0
+    # During a follow-up question (an interruption): the lesson to go back to, as it was paused
+    # {current_question, current_step, pause_position, conversation_context}.
+    interrupted: dict[str, Any] | None = None
+    # The lesson a `submit_feedback` or `step_feedback` is about once one has completed (the
+    # follow-up's, while the lesson it interrupted waits paused).
+    feedback_context: dict[str, Any] | None = None
     created_at: str = Field(default_factory=utcnow_iso)
     last_activity: str = Field(default_factory=utcnow_iso)

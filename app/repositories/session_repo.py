@@ -98,8 +98,10 @@ def lesson_events_key(session_id: str) -> str:
     return f"lesson_events:{session_id}"
 
 
-def lesson_answer_key(session_id: str) -> str:
-    return f"lesson_answer:{session_id}"
+def lesson_answers_key(session_id: str) -> str:
+    """The documents of the session's lessons (the current one and, during an interruption,
+    the one to go back to), by explanation id."""
+    return f"lesson_answers:{session_id}"
 
 
 LESSON_EVENTS_KEPT = 2_000
@@ -157,7 +159,8 @@ if redis.call('HGET', KEYS[1], 'is_paused') ~= 'true' then
     if now - beat < tonumber(ARGV[3]) then return false end
 end
 redis.call('HSET', KEYS[1], 'lesson_run', ARGV[2], 'is_paused', 'false',
-           'is_streaming', 'true', 'lesson_beat', string.format('%.3f', now))
+           'is_streaming', 'true', 'lesson_beat', string.format('%.3f', now),
+           'feedback_context', 'null')
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return redis.call('HGETALL', KEYS[1])
@@ -253,7 +256,7 @@ class SessionRepository:
             session_key(session_id),
             lesson_seq_key(session_id),
             lesson_events_key(session_id),
-            lesson_answer_key(session_id),
+            lesson_answers_key(session_id),
         ]
         return bool(self._update_existing(keys=keys, args=args))
 
@@ -283,7 +286,7 @@ class SessionRepository:
             lesson_seq_key(session_id),
             lesson_events_key(session_id),
             session_key(session_id),
-            lesson_answer_key(session_id),
+            lesson_answers_key(session_id),
         ]
         recorded = self._record_lesson_events(keys=keys, args=args)
         if recorded is None:
@@ -292,24 +295,28 @@ class SessionRepository:
         return RecordedEvents([int(seq) for seq in seqs], json.loads(connection_id))
 
     @redis_call
-    def start_lesson(
-        self, session_id: str, fields: dict[str, Any], document: dict[str, Any]
-    ) -> bool:
-        """Point the session at a new lesson (its fields, including the new run id) and keep the
-        lesson's document with it, in one transaction; False if the session has expired."""
-        key = session_key(session_id)
-        if not self.redis.exists(key):
-            return False
+    def keep_lesson_document(
+        self,
+        session_id: str,
+        explanation_id: str,
+        document: dict[str, Any],
+        *,
+        keep: list[str] | None = None,
+    ) -> None:
+        """Keep a lesson's document with the session (a paused lesson resumes exactly the text it
+        started with). The documents of other explanations are dropped, except those in `keep`."""
+        key = lesson_answers_key(session_id)
+        stale = [name for name in cast(list, self.redis.hkeys(key)) if name not in (keep or [])]
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=cast(Any, _encode(fields)))
-            pipe.expire(key, SESSION_TTL_SECONDS)
-            pipe.set(
-                lesson_answer_key(session_id),
+            if stale:
+                pipe.hdel(key, *stale)
+            pipe.hset(
+                key,
+                explanation_id,
                 json.dumps(document, ensure_ascii=False, separators=(",", ":")),
-                ex=SESSION_TTL_SECONDS,
             )
+            pipe.expire(key, SESSION_TTL_SECONDS)
             pipe.execute()
-        return True
 
     @redis_call
     def claim_lesson(
@@ -318,7 +325,7 @@ class SessionRepository:
         """Take over the session's lesson with a new run id if it is paused, or streaming on a
         process that stopped renewing its lease; the session as it is then, or None."""
         raw = self._claim_lesson(
-            keys=[session_key(session_id), lesson_answer_key(session_id)],
+            keys=[session_key(session_id), lesson_answers_key(session_id)],
             args=[SESSION_TTL_SECONDS, json.dumps(run), lease_seconds],
         )
         if not raw:
@@ -327,9 +334,9 @@ class SessionRepository:
         return SessionState.model_validate(_decode(dict(zip(pairs[::2], pairs[1::2], strict=True))))
 
     @redis_call
-    def get_lesson_answer(self, session_id: str) -> dict[str, Any] | None:
-        raw = self.redis.get(lesson_answer_key(session_id))
-        return json.loads(raw) if raw else None
+    def get_lesson_document(self, session_id: str, explanation_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hget(lesson_answers_key(session_id), explanation_id)
+        return json.loads(cast(str, raw)) if raw else None
 
     @redis_call
     def lesson_events_after(self, session_id: str, seq: int) -> list[tuple[str, dict[str, Any]]]:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from app.errors import AppError, InvalidInput
-from app.models.session import utcnow_iso
+from app.models.session import SessionState, utcnow_iso
 from app.repositories.session_repo import SessionRepository
 from app.services.question_service import StoredAnswer
 from app.services.session_service import SessionService
@@ -57,10 +57,22 @@ class LiveLesson:
     cancelled: bool = False
     finished: bool = False
     interaction_id: str | None = None
+    answer_id: str | None = None
+    # A follow-up question's lesson: the lesson it interrupted, to go back to when it ends.
+    parent: dict[str, Any] | None = None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return {
+            "explanation_id": self.explanation_id,
+            "answer_id": self.answer_id,
+            "interaction_id": self.interaction_id,
+        }
 
 
 Event = tuple[str, dict[str, Any]]
-ENDED = {"is_streaming": False, "is_paused": False, "lesson_run": None}
+ENDED = {"is_streaming": False, "is_paused": False, "lesson_run": None, "interrupted": None}
+CONTINUE_MESSAGE = "¿Seguimos con la explicación anterior?"
 
 
 class StreamingService:
@@ -89,33 +101,79 @@ class StreamingService:
         answer: StoredAnswer,
         *,
         interaction_id: str | None = None,
+        follow_up: bool = False,
     ) -> str:
         """A new lesson for the session. Whatever lesson it was watching, on any process, is
-        fenced out by the new run id and sends nothing more."""
+        fenced out by the new run id and sends nothing more.
+
+        Asked while a lesson streams (or, with `follow_up`, while one is paused), the new
+        lesson is an interruption: the lesson it interrupts is paused at its character, and
+        when the interruption ends the student is offered to go back to it."""
         lesson = LiveLesson(
             session_id=session_id,
             explanation_id=str(uuid.uuid4()),
             run=str(uuid.uuid4()),
             interaction_id=interaction_id,
+            answer_id=answer.answer_id,
         )
-        fields = {
-            "current_question": answer.question_hash,
-            "current_step": 0,
-            "pause_position": 0,
-            "is_paused": False,
-            "is_streaming": True,
-            "lesson_run": lesson.run,
-            "conversation_context": {
-                "explanation_id": lesson.explanation_id,
-                "answer_id": answer.answer_id,
-                "interaction_id": interaction_id,
-            },
-            "last_activity": utcnow_iso(),
+        for _ in range(3):
+            state = self.sessions.get_session(session_id)
+            if state is None:
+                raise InvalidInput("Tu sesión expiró. Vuelve a conectarte.")
+            live = state.is_streaming or (follow_up and state.is_paused)
+            lesson.parent = state.interrupted or (
+                self._snapshot(state) if live and state.current_question else None
+            )
+            keep = (
+                [lesson.parent["conversation_context"]["explanation_id"]] if lesson.parent else []
+            )
+            self.session_repo.keep_lesson_document(
+                session_id, lesson.explanation_id, asdict(answer), keep=keep
+            )
+            events: list[Event] = []
+            if state.is_streaming and not state.interrupted and lesson.parent:
+                # The student sees where the lesson they interrupted stopped.
+                events.append(("explanation_paused", self._position_of(lesson.parent)))
+            fields = {
+                "current_question": answer.question_hash,
+                "current_step": 0,
+                "pause_position": 0,
+                "is_paused": False,
+                "is_streaming": True,
+                "lesson_run": lesson.run,
+                "conversation_context": lesson.context,
+                "interrupted": lesson.parent,
+                "feedback_context": None,
+                "last_activity": utcnow_iso(),
+            }
+            # Unless the lesson moved on in between (then the snapshot is read again).
+            expect = {
+                "lesson_run": state.lesson_run,
+                "current_step": state.current_step,
+                "pause_position": state.pause_position,
+                "is_streaming": state.is_streaming,
+            }
+            if self._record(session_id, None, events, fields, expect=expect):
+                self._spawn(lesson, answer, 0, 0, True)
+                return lesson.explanation_id
+        raise InvalidInput("La explicación cambió mientras preguntabas. Vuelve a intentarlo.")
+
+    @staticmethod
+    def _snapshot(state: SessionState) -> dict[str, Any]:
+        return {
+            "current_question": state.current_question,
+            "current_step": state.current_step,
+            "pause_position": state.pause_position,
+            "conversation_context": state.conversation_context,
         }
-        if not self.session_repo.start_lesson(session_id, fields, asdict(answer)):
-            raise InvalidInput("Tu sesión expiró. Vuelve a conectarte.")
-        self._spawn(lesson, answer, 0, 0, True)
-        return lesson.explanation_id
+
+    @staticmethod
+    def _position_of(snapshot: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "explanation_id": snapshot["conversation_context"].get("explanation_id"),
+            "step_number": snapshot["current_step"] + 1,
+            "position": snapshot["pause_position"],
+        }
 
     def pause(self, session_id: str) -> None:
         if not self._pause(session_id):
@@ -126,8 +184,9 @@ class StreamingService:
         self._pause(session_id)
 
     def resume(self, session_id: str) -> None:
-        """Continue a paused lesson at its saved character (or one whose process died)."""
-        lesson = self._take_over(session_id)
+        """Continue a paused lesson at its saved character (or one whose process died). While
+        a follow-up question's answer streams, go back to the lesson it interrupted."""
+        lesson = self._take_over(session_id) or self._go_back(session_id)
         if lesson is None:
             raise InvalidInput("No hay ninguna explicación en pausa que continuar.")
 
@@ -183,9 +242,10 @@ class StreamingService:
         )
 
     def lesson_of(self, session_id: str) -> dict[str, Any]:
-        """The answer and interaction of the session's latest lesson (for its feedback)."""
+        """The answer and interaction a student's feedback is about: the lesson that completed
+        last (a follow-up's, while the lesson it interrupted waits), else the current one."""
         state = self.sessions.get_session(session_id)
-        context = (state.conversation_context if state else None) or {}
+        context = ((state.feedback_context or state.conversation_context) if state else None) or {}
         if not context.get("answer_id") or not context.get("interaction_id"):
             raise InvalidInput("No hay ninguna explicación sobre la que opinar.")
         return context
@@ -248,8 +308,12 @@ class StreamingService:
             return None
         self._cancel_local(None, session_id=session_id)
         context = state.conversation_context or {}
-        document = self.session_repo.get_lesson_answer(session_id)
-        if document is None or not context.get("explanation_id"):
+        document = (
+            self.session_repo.get_lesson_document(session_id, context["explanation_id"])
+            if context.get("explanation_id")
+            else None
+        )
+        if document is None:
             self._record(session_id, None, [], ENDED)
             raise InvalidInput("La explicación en pausa ya no está disponible.")
         answer = StoredAnswer(**document)
@@ -258,6 +322,8 @@ class StreamingService:
             explanation_id=context["explanation_id"],
             run=run,
             interaction_id=context.get("interaction_id"),
+            answer_id=context.get("answer_id"),
+            parent=state.interrupted,
         )
         step, position = state.current_step, state.pause_position
         resumed = (
@@ -271,6 +337,52 @@ class StreamingService:
         if not self._record(session_id, lesson, [resumed]):
             return None  # taken again in between: that one streams
         self._spawn(lesson, answer, step, position, False)
+        return lesson
+
+    def _go_back(self, session_id: str) -> LiveLesson | None:
+        """Leave the follow-up question's answer streaming now and continue the lesson it
+        interrupted, at its character."""
+        state = self.sessions.get_session(session_id)
+        if state is None or not state.is_streaming or not state.interrupted:
+            return None
+        parent = state.interrupted
+        context = parent.get("conversation_context") or {}
+        document = self.session_repo.get_lesson_document(
+            session_id, context.get("explanation_id", "")
+        )
+        if document is None:
+            return None
+        lesson = LiveLesson(
+            session_id=session_id,
+            explanation_id=context["explanation_id"],
+            run=str(uuid.uuid4()),
+            interaction_id=context.get("interaction_id"),
+            answer_id=context.get("answer_id"),
+        )
+        left = self._snapshot(state)
+        events: list[Event] = [
+            ("explanation_stopped", self._position_of(left)),
+            ("explanation_resumed", self._position_of(parent)),
+        ]
+        fields = {
+            **parent,
+            "is_paused": False,
+            "is_streaming": True,
+            "lesson_run": lesson.run,
+            "interrupted": None,
+            "feedback_context": None,
+        }
+        expect = {"lesson_run": state.lesson_run, "is_streaming": True}
+        if not self._record(session_id, None, events, fields, expect=expect):
+            return None
+        self._cancel_local(state.lesson_run)
+        self._spawn(
+            lesson,
+            StoredAnswer(**document),
+            parent["current_step"],
+            parent["pause_position"],
+            False,
+        )
         return lesson
 
     def _cancel_local(self, run: str | None, *, session_id: str | None = None) -> None:
@@ -331,6 +443,12 @@ class StreamingService:
                         "estimated_duration": answer.total_duration,
                         "question_hash": answer.question_hash,
                         "answer_id": answer.answer_id,
+                        "kind": "interruption" if lesson.parent else "lesson",
+                        "parent_explanation_id": (
+                            lesson.parent["conversation_context"].get("explanation_id")
+                            if lesson.parent
+                            else None
+                        ),
                     },
                 )
             )
@@ -443,11 +561,36 @@ class StreamingService:
                             "answer_id": answer.answer_id,
                         },
                     ),
+                    *self._offer_to_continue(lesson),
                 ],
-                ENDED,
+                self._after(lesson),
             )
 
     # -- helpers --------------------------------------------------------------------------
+    def _offer_to_continue(self, lesson: LiveLesson) -> list[Event]:
+        if lesson.parent is None:
+            return []
+        return [
+            (
+                "continue_offer",
+                {**self._position_of(lesson.parent), "message": CONTINUE_MESSAGE},
+            )
+        ]
+
+    def _after(self, lesson: LiveLesson) -> dict[str, Any]:
+        """The session once the lesson has completed: feedback is about it, and a follow-up's
+        end leaves the lesson it interrupted paused where it was, ready to resume."""
+        if lesson.parent is None:
+            return {**ENDED, "feedback_context": lesson.context}
+        return {
+            **lesson.parent,
+            "is_paused": True,
+            "is_streaming": False,
+            "lesson_run": None,
+            "interrupted": None,
+            "feedback_context": lesson.context,
+        }
+
     def _report(self, lesson: LiveLesson, exc: AppError) -> None:
         """Tell the student the lesson stopped. Its position stays saved and its lease lapses,
         so it can be resumed; the error itself is kept for replay when Redis still answers."""

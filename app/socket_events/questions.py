@@ -1,4 +1,5 @@
-"""ask_question (thin: validate, run the question pipeline, start the lesson stream)."""
+"""ask_question and interrupt (thin: validate, run the question pipeline, start the lesson
+stream)."""
 
 from __future__ import annotations
 
@@ -24,27 +25,39 @@ class AskQuestionIn(BaseModel):
 def register_question_handlers(socketio: SocketIO) -> None:
     @socketio.on("ask_question")
     def on_ask_question(data=None):
-        socket = current_socket(fresh_token=True)
-        body = parse_model(AskQuestionIn, data)
-        request = parse_model(AskRequest, body.model_dump(exclude_none=True))
-        container = current_app.extensions["pizarra"]
+        ask(data, follow_up=False)
 
-        def waiting(category: str = "searching") -> None:
-            phrase = pick_phrase(category, socket.last_phrase)
-            socket.last_phrase = phrase
-            emit(
-                "waiting_phrase",
-                {"phrase": phrase, "category": category, "estimated_time": ESTIMATED_MS[category]},
-            )
+    @socketio.on("interrupt")
+    def on_interrupt(data=None):
+        ask(data, follow_up=True)
 
-        pipeline = container.questions_pipeline
-        charged = pipeline.answer_and_charge(
-            socket.principal,
-            request,
-            session_id=socket.session_id,
-            completed=False,
-            on_lookup=waiting,
+
+def ask(data: object, *, follow_up: bool) -> None:
+    """A question streamed as a lesson. Asked while a lesson streams (or, as an `interrupt`,
+    while one is paused), its answer interrupts that lesson, which waits at its character."""
+    socket = current_socket(fresh_token=True)
+    body = parse_model(AskQuestionIn, data)
+    request = parse_model(AskRequest, body.model_dump(exclude_none=True))
+    container = current_app.extensions["pizarra"]
+
+    def waiting(category: str = "searching") -> None:
+        phrase = pick_phrase(category, socket.last_phrase)
+        socket.last_phrase = phrase
+        emit(
+            "waiting_phrase",
+            {"phrase": phrase, "category": category, "estimated_time": ESTIMATED_MS[category]},
         )
-        container.streaming.start(
-            socket.session_id, charged.answer, interaction_id=charged.interaction_id
-        )
+
+    charged = container.questions_pipeline.answer_and_charge(
+        socket.principal,
+        request,
+        session_id=socket.session_id,
+        completed=False,
+        on_lookup=waiting,
+    )
+    container.streaming.start(
+        socket.session_id,
+        charged.answer,
+        interaction_id=charged.interaction_id,
+        follow_up=follow_up,
+    )

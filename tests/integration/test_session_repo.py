@@ -71,7 +71,7 @@ def test_a_users_session_index_forgets_expired_sessions(container, redis_client)
 def test_lesson_events_are_fenced_by_the_run_that_owns_the_lesson(container, redis_client):
     repo = container.sessions
     repo.save_session("s1", SessionState(user_id="u1", connection_id="sid-9"))
-    assert repo.start_lesson("s1", {"lesson_run": "r1", "is_streaming": True}, {"steps": []})
+    assert repo.update_session("s1", {"lesson_run": "r1", "is_streaming": True})
     chunk = ("content_chunk", {"chunk": "La "})
     recorded = repo.record_lesson_events(
         "s1", [chunk], {"pause_position": 3}, expect={"lesson_run": "r1"}
@@ -92,3 +92,15 @@ def test_lesson_events_are_fenced_by_the_run_that_owns_the_lesson(container, red
     assert repo.record_lesson_events("s1", [chunk], expect={"lesson_run": "r2"}).seqs == [2]
     time.sleep(0.05)
     assert repo.claim_lesson("s1", "r3", lease_seconds=0.02) is not None  # its lease lapsed
+
+
+def test_lesson_documents_are_kept_per_explanation_with_the_session(container, redis_client):
+    repo = container.sessions
+    repo.save_session("s1", SessionState(user_id="u1"))
+    repo.keep_lesson_document("s1", "e1", {"steps": [1]})
+    repo.keep_lesson_document("s1", "e2", {"steps": [2]}, keep=["e1"])  # a follow-up of e1
+    assert repo.get_lesson_document("s1", "e1") == {"steps": [1]}
+    repo.keep_lesson_document("s1", "e3", {"steps": [3]})  # a new lesson: the others go
+    assert repo.get_lesson_document("s1", "e1") is None
+    assert repo.get_lesson_document("s1", "e3") == {"steps": [3]}
+    assert 1790 <= redis_client.ttl("lesson_answers:s1") <= 1800

@@ -65,6 +65,8 @@ def lesson_events(student: Student) -> list[tuple[str, dict]]:
         "feedback_request",
         "explanation_paused",
         "explanation_resumed",
+        "explanation_stopped",
+        "continue_offer",
     }
     return [(name, data) for name, data in student.events if name in kinds]
 
@@ -203,7 +205,7 @@ def test_the_rate_limit_refuses_exactly_past_the_configured_count(server, studen
     assert error["code"] == "RATE_LIMIT_EXCEEDED" and 0 < error["retry_after"] <= 60
 
 
-def test_a_new_question_replaces_the_lesson_in_progress(server, student):
+def test_a_new_question_during_a_lesson_interrupts_it(server, student):
     ana = student("nueva@example.com")
     ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
     first = ana.wait_for("explanation_start")["explanation_id"]
@@ -214,11 +216,87 @@ def test_a_new_question_replaces_the_lesson_in_progress(server, student):
     starts = [d["explanation_id"] for n, d in events if n == "explanation_start"]
     assert starts[0] == first and len(starts) == 2
     second = starts[1]
-    last_of_first = max(i for i, (_, d) in enumerate(events) if d["explanation_id"] == first)
+    last_of_first = max(
+        i
+        for i, (n, d) in enumerate(events)
+        if d["explanation_id"] == first and n != "continue_offer"  # (offered at the very end)
+    )
     first_of_second = min(i for i, (_, d) in enumerate(events) if d["explanation_id"] == second)
     assert last_of_first < first_of_second, "the old lesson stops before the new one starts"
     done = [d["explanation_id"] for n, d in events if n == "explanation_complete"]
     assert done == [second]
+    assert [d["kind"] for n, d in events if n == "explanation_start"] == ["lesson", "interruption"]
+    assert ana.wait_for("continue_offer")["explanation_id"] == first
+
+
+FOLLOW_UP = json.loads(FIXTURE.read_text())[1]  # ¿Cómo resuelvo x^2 - 5x + 6 = 0? (2 steps)
+
+
+def of(events, explanation_id):
+    return [(n, d) for n, d in events if d.get("explanation_id") == explanation_id]
+
+
+def test_a_follow_up_question_pauses_the_lesson_and_offers_to_continue_it(server, student):
+    ana = student("seguimiento@example.com")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    main = ana.wait_for("explanation_start")["explanation_id"]
+    ana.wait_until(lambda: sum(n == "content_chunk" for n, _ in ana.events) >= 4)
+    ana.client.emit("interrupt", {"question": FOLLOW_UP["question"]})
+    offer = ana.wait_for("continue_offer", timeout=20)
+    paused = ana.wait_for("explanation_paused")
+    assert paused["explanation_id"] == main
+    assert offer == {
+        "explanation_id": main,
+        "step_number": paused["step_number"],
+        "position": paused["position"],
+        "message": "¿Seguimos con la explicación anterior?",
+        "seq": offer["seq"],
+    }
+    events = lesson_events(ana)
+    mini_start = [d for n, d in events if n == "explanation_start"][1]
+    assert (mini_start["kind"], mini_start["parent_explanation_id"]) == ("interruption", main)
+    mini = of(events, mini_start["explanation_id"])
+    assert texts_by_step(mini) == {i + 1: s["content"] for i, s in enumerate(FOLLOW_UP["steps"])}
+    assert [n for n, _ in mini][-2:] == ["explanation_complete", "feedback_request"]
+    # Feedback now is about the follow-up's answer, not the lesson waiting.
+    ana.client.emit("submit_feedback", {"rating": 2})
+    ana.wait_for("feedback_received")
+    with server.container.db.transaction() as conn:
+        rated = conn.execute(
+            "SELECT question_text FROM interactions WHERE rating = 2 AND user_id ="
+            " (SELECT id FROM profiles WHERE email = 'seguimiento@example.com')"
+        ).fetchall()
+    assert rated == [{"question_text": FOLLOW_UP["question"]}]
+    ana.client.emit("resume_explanation", {})
+    ana.wait_until(lambda: sum(n == "feedback_request" for n, _ in ana.events) >= 2, timeout=20)
+    resumed = ana.wait_for("explanation_resumed")
+    assert (resumed["explanation_id"], resumed["position"]) == (main, paused["position"])
+    whole = of(lesson_events(ana), main)
+    assert texts_by_step(whole) == {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+    assert [n for n, _ in whole][-2:] == ["explanation_complete", "feedback_request"]
+
+
+def test_resuming_during_the_follow_up_goes_back_to_the_lesson(server, student):
+    ana = student("volver@example.com")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    main = ana.wait_for("explanation_start")["explanation_id"]
+    ana.client.emit("pause_explanation", {})
+    paused = ana.wait_for("explanation_paused")
+    ana.client.emit("interrupt", {"question": FOLLOW_UP["question"]})  # asked while paused
+    ana.wait_until(lambda: sum(n == "step_start" for n, _ in ana.events) >= 2)
+    ana.client.emit("resume_explanation", {})
+    ana.wait_for("feedback_request", timeout=20)
+    time.sleep(INTERVAL_MS * 5 / 1000)
+    events = lesson_events(ana)
+    mini = [d for n, d in events if n == "explanation_start"][1]["explanation_id"]
+    assert [n for n, _ in of(events, mini)][-1] == "explanation_stopped"
+    assert not any(n == "continue_offer" for n, _ in events)
+    resumed = ana.wait_for("explanation_resumed")
+    assert (resumed["explanation_id"], resumed["position"]) == (main, paused["position"])
+    whole = of(events, main)
+    assert texts_by_step(whole) == {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+    done = [d["explanation_id"] for n, d in events if n == "explanation_complete"]
+    assert done == [main]
 
 
 def test_a_dropped_connection_resumes_at_the_same_character(server, student):

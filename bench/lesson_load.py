@@ -1,15 +1,20 @@
 """Load benchmark for live lessons: many students connected over real Socket.IO websockets.
 
-Measures, against one running server process (`make run`, or any URL with local auth):
-- ask → `explanation_start` latency on a cached answer (p50/p99), with N students connected;
-- typewriter cadence jitter: how far the gap between consecutive `content_chunk`s of a lesson
-  strays from STREAM_CHUNK_INTERVAL_MS (p50/p99), with L lessons streaming at once.
+Two scenarios against one running server process (`make run`, or any URL with local auth):
 
-Clients are greenlets (gevent) spread over several client processes, so the load generator is
-not the bottleneck it would be as one Python thread per student.
+- `ask`: N students connected; `--lessons` of them ask a short cached answer, spread over
+  `--ramp` seconds → ask → `explanation_start` latency (p50/p99) with N connected.
+- `cadence`: every student asks a long cached answer within `--ramp` seconds, so that all their
+  lessons stream at once → typewriter cadence jitter: how far the gap between consecutive
+  `content_chunk`s of a step strays from STREAM_CHUNK_INTERVAL_MS (p50/p99), and how many
+  lessons were streaming at the same time.
 
-    .venv/bin/python bench/lesson_load.py --students 100 --lessons 100
-    .venv/bin/python bench/lesson_load.py --students 1000 --lessons 1000 --processes 4
+With `--server-pid`, the server's CPU use over the run is reported too. Clients are greenlets
+(gevent) spread over several client processes, so the load generator is not the bottleneck it
+would be as one Python thread per student.
+
+    .venv/bin/python bench/lesson_load.py --scenario ask --students 1000 --lessons 300 --ramp 30
+    .venv/bin/python bench/lesson_load.py --scenario cadence --students 1000 --ramp 5
 
 It creates bench users (bench-N@example.com) with ample credits in the configured database.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -26,6 +32,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "¿Qué es una derivada?"
+LONG_QUESTION = "Lección larga de prueba de carga sobre funciones lineales"
+SENTENCE = (
+    "Una función lineal $f(x)=mx+b$ crece a ritmo constante: cada vez que $x$ aumenta una "
+    "unidad, el valor de la función cambia exactamente $m$ unidades. "
+)
+
+
+def long_answer() -> dict:
+    """A cached lesson long enough (4 steps of ~560 characters) that lessons asked within a few
+    seconds of each other all stream at once."""
+    return {
+        "question": LONG_QUESTION,
+        "subject": "algebra",
+        "steps": [
+            {
+                "title": f"Parte {n}",
+                "content": SENTENCE * 4,
+                "canvas": [{"type": "text", "x": 100, "y": 100 + 40 * n, "text": "f(x)", "at": 60}],
+            }
+            for n in range(1, 5)
+        ],
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -45,7 +73,7 @@ def prepare_tokens(count: int) -> tuple[list[str], str]:
     settings, _ = resolve_backing_services(load_settings())
     container = build_container(settings)
     answers = json.loads((ROOT / "tests" / "fixtures" / "answers.json").read_text())
-    container.answers.import_answers(answers)
+    container.answers.import_answers([*answers, long_answer()])
     tokens = [
         container.dev_tokens.issue(email=f"bench-{i}@example.com", ttl_seconds=7200)
         for i in range(count)
@@ -61,7 +89,7 @@ def prepare_tokens(count: int) -> tuple[list[str], str]:
 
 
 def run_clients(args: tuple) -> dict:
-    url, tokens, lessons_here, hold_seconds, start_at, ramp = args
+    url, tokens, lessons_here, hold_seconds, start_at, ramp, question = args
     from gevent import monkey
 
     monkey.patch_all()
@@ -71,6 +99,7 @@ def run_clients(args: tuple) -> dict:
     latencies: list[float] = []
     gaps: list[float] = []
     errors: list[str] = []
+    spans: list[tuple[float, float]] = []  # (first event, completion), wall clock
     connected = 0
 
     def student(index: int, token: str) -> None:
@@ -82,6 +111,7 @@ def run_clients(args: tuple) -> dict:
         @client.on("explanation_start")
         def _start(data):
             latencies.append((time.perf_counter() - state["asked"]) * 1000)
+            state["began"] = time.time()
 
         @client.on("content_chunk")
         def _chunk(data):
@@ -96,6 +126,7 @@ def run_clients(args: tuple) -> dict:
 
         @client.on("explanation_complete")
         def _complete(data):
+            spans.append((state.get("began", time.time()), time.time()))
             done.set()
 
         @client.on("error")
@@ -121,45 +152,77 @@ def run_clients(args: tuple) -> dict:
         gevent.sleep(max(0.0, start_at - time.time()) + ramp * index / max(1, len(tokens)))
         if index < lessons_here:
             state["asked"] = time.perf_counter()
-            client.emit("ask_question", {"question": QUESTION})
+            client.emit("ask_question", {"question": question})
             done.wait(120)
         gevent.sleep(max(0.0, start_at + hold_seconds - time.time()))
         client.disconnect()
 
     greenlets = [gevent.spawn(student, i, token) for i, token in enumerate(tokens)]
     gevent.joinall(greenlets, timeout=hold_seconds + 180)
-    return {"latencies": latencies, "gaps": gaps, "errors": errors, "connected": connected}
+    return {
+        "latencies": latencies,
+        "gaps": gaps,
+        "errors": errors,
+        "connected": connected,
+        "spans": spans,
+    }
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    live = peak = 0
+    for _, step in edges:
+        live += step
+        peak = max(peak, live)
+    return peak
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:5000")
+    parser.add_argument("--scenario", choices=("ask", "cadence"), default="ask")
+    parser.add_argument("--server-pid", type=int, help="report this process's CPU use")
     parser.add_argument("--students", type=int, default=100)
-    parser.add_argument("--lessons", type=int, default=100, help="students who ask at once")
+    parser.add_argument("--lessons", type=int, help="students who ask (default: all of them)")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to connect everyone")
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which they ask")
     args = parser.parse_args()
+    lessons = args.students if args.lessons is None else min(args.lessons, args.students)
+    question = QUESTION if args.scenario == "ask" else LONG_QUESTION
 
     print(f"preparing {args.students} bench users...", flush=True)
     tokens, interval = prepare_tokens(args.students)
     start_at = time.time() + args.settle
     shares = [tokens[i :: args.processes] for i in range(args.processes)]
-    lesson_shares = [len(range(i, args.lessons, args.processes)) for i in range(args.processes)]
+    lesson_shares = [len(range(i, lessons, args.processes)) for i in range(args.processes)]
+    hold = args.ramp + (30.0 if args.scenario == "ask" else 60.0)
     jobs = [
-        (args.url, share, lessons, args.ramp + 30.0, start_at, args.ramp)
-        for share, lessons in zip(shares, lesson_shares, strict=True)
+        (args.url, share, asked, hold, start_at, args.ramp, question)
+        for share, asked in zip(shares, lesson_shares, strict=True)
     ]
     print(f"connecting {args.students} students from {args.processes} processes...", flush=True)
+    cpu_before = cpu_seconds(args.server_pid) if args.server_pid else 0.0
+    wall_before = time.time()
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
         results = pool.map(run_clients, jobs)
+    spans = [span for r in results for span in r["spans"]]
 
     latencies = [v for r in results for v in r["latencies"]]
     gaps = [v for r in results for v in r["gaps"]]
     jitter = [abs(g - float(interval)) for g in gaps]
     errors = [e for r in results for e in r["errors"]]
     connected = sum(r["connected"] for r in results)
-    print(f"students connected: {connected}/{args.students}; lessons: {len(latencies)}")
+    print(
+        f"scenario {args.scenario}: students connected {connected}/{args.students}; "
+        f"lessons {len(latencies)}, at most {most_at_once(spans)} streaming at once"
+    )
     print(
         f"ask -> explanation_start (cached): p50 {percentile(latencies, 0.5):.1f} ms, "
         f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies, default=0):.1f} ms"
@@ -170,6 +233,13 @@ def main() -> int:
         f" ms; jitter p50 {percentile(jitter, 0.5):.1f} ms, p99 {percentile(jitter, 0.99):.1f} ms"
         f" over {len(gaps)} gaps"
     )
+    if args.server_pid and spans:
+        busy = cpu_seconds(args.server_pid) - cpu_before
+        window = max(end for _, end in spans) - wall_before
+        print(
+            f"server CPU: {busy:.1f} s over {window:.0f} s ({busy / window * 100:.0f}% of a core); "
+            f"{busy / max(1, len(gaps) + len(latencies)) * 1e6:.0f} us per chunk sent"
+        )
     if errors:
         counts: dict[str, int] = {}
         for error in errors:

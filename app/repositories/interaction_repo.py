@@ -24,12 +24,14 @@ class InteractionRepository:
         response_time_ms: int,
         credits_used: int,
         completed: bool,
-    ) -> str:
+    ) -> str | None:
+        """The new interaction's id; None when the user's account no longer exists."""
         row = conn.execute(
             """
             INSERT INTO interactions (user_id, session_id, question_text, question_type,
                 answer_id, question_id, response_time_ms, credits_used, completed)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+            SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s
+             WHERE EXISTS (SELECT 1 FROM auth.users WHERE id = %s)
             RETURNING id
             """,
             (
@@ -42,10 +44,10 @@ class InteractionRepository:
                 response_time_ms,
                 credits_used,
                 completed,
+                user_id,
             ),
         ).fetchone()
-        assert row is not None
-        return str(row["id"])
+        return str(row["id"]) if row else None
 
     def find_for_feedback(
         self, conn: DbConnection, *, user_id: str, answer_id: str, interaction_id: str | None
@@ -82,9 +84,3 @@ class InteractionRepository:
 
     def mark_completed(self, conn: DbConnection, interaction_id: str) -> None:
         conn.execute("UPDATE interactions SET completed = TRUE WHERE id = %s", (interaction_id,))
-
-    def link_credit_usage(self, conn: DbConnection, usage_id: str, interaction_id: str) -> None:
-        conn.execute(
-            "UPDATE credit_usage SET interaction_id = %s WHERE id = %s",
-            (interaction_id, usage_id),
-        )

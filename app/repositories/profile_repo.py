@@ -132,6 +132,27 @@ class ProfileRepository:
         ).fetchone()
         return bool(row and row["done"])
 
+    def get_with_plan(
+        self, conn: DbConnection, user_id: str, *, for_update: bool = False
+    ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """The profile and its plan in one round trip (the profile row locked if asked)."""
+        lock = " FOR UPDATE OF p" if for_update else ""
+        columns = ", ".join(f"p.{name.strip()}" for name in _PROFILE.split(","))
+        row = conn.execute(
+            f"""
+            SELECT {columns}, s.name AS plan__name, s.monthly_credits AS plan__monthly_credits,
+                   s.daily_limit AS plan__daily_limit
+              FROM profiles p LEFT JOIN subscription_plans s ON s.name = p.plan_type
+             WHERE p.id = %s{lock}
+            """,
+            (user_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        plan = {k.removeprefix("plan__"): v for k, v in row.items() if k.startswith("plan__")}
+        profile = {k: v for k, v in row.items() if not k.startswith("plan__")}
+        return profile, (plan if plan["name"] is not None else None)
+
     def get_plan(self, conn: DbConnection, name: str):
         return conn.execute(
             "SELECT name, monthly_credits, daily_limit, features, price_monthly, price_yearly "

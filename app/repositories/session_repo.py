@@ -166,6 +166,19 @@ redis.call('EXPIRE', KEYS[2], ARGV[1])
 return redis.call('HGETALL', KEYS[1])
 """
 
+# Keep one lesson document, dropping the session's others except those named.
+# KEYS: the session's documents; ARGV: ttl, explanation id, document, explanation ids to keep.
+_KEEP_LESSON_DOCUMENT = """
+local keep = {}
+for i = 4, #ARGV do keep[ARGV[i]] = true end
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if not keep[name] then redis.call('HDEL', KEYS[1], name) end
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
 # Save a session and index it under its user, dropping the ids of the user's expired sessions.
 # KEYS: session, user's set; ARGV: ttl, session id, field/value pairs.
 _SAVE_SESSION = """
@@ -212,6 +225,7 @@ class SessionRepository:
         self._record_lesson_events = client.register_script(_RECORD_LESSON_EVENTS)
         self._claim_lesson = client.register_script(_CLAIM_LESSON)
         self._save_session = client.register_script(_SAVE_SESSION)
+        self._keep_lesson_document = client.register_script(_KEEP_LESSON_DOCUMENT)
 
     # -- sessions -------------------------------------------------------------------------
     @redis_call
@@ -305,18 +319,15 @@ class SessionRepository:
     ) -> None:
         """Keep a lesson's document with the session (a paused lesson resumes exactly the text it
         started with). The documents of other explanations are dropped, except those in `keep`."""
-        key = lesson_answers_key(session_id)
-        stale = [name for name in cast(list, self.redis.hkeys(key)) if name not in (keep or [])]
-        with self.redis.pipeline(transaction=True) as pipe:
-            if stale:
-                pipe.hdel(key, *stale)
-            pipe.hset(
-                key,
+        self._keep_lesson_document(
+            keys=[lesson_answers_key(session_id)],
+            args=[
+                SESSION_TTL_SECONDS,
                 explanation_id,
                 json.dumps(document, ensure_ascii=False, separators=(",", ":")),
-            )
-            pipe.expire(key, SESSION_TTL_SECONDS)
-            pipe.execute()
+                *(keep or []),
+            ],
+        )
 
     @redis_call
     def claim_lesson(

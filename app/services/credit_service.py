@@ -13,6 +13,7 @@ row with the balance before and after.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -131,15 +132,19 @@ class CreditService:
         action_type: str = "ai_question",
         interaction_id: str | None = None,
         details: dict[str, Any] | None = None,
+        provision: Callable[[], object] | None = None,
     ) -> SpendReceipt:
-        """Spend 1 credit and 1 unit of today's limit inside the caller's transaction."""
+        """Spend 1 credit and 1 unit of today's limit inside the caller's transaction.
+        `provision` creates a missing profile (then it is read again)."""
         now = datetime.now(UTC)
-        profile = self.profiles.get(conn, user_id, for_update=True)
-        if profile is None:
+        found = self.profiles.get_with_plan(conn, user_id, for_update=True)
+        if found is None and provision is not None:
+            provision()
+            found = self.profiles.get_with_plan(conn, user_id, for_update=True)
+        if found is None:
             raise NotFound("No encontramos tu perfil.")
-        balance = effective_balance(
-            profile, self.profiles.get_plan(conn, profile["plan_type"]), now
-        )
+        profile, plan = found
+        balance = effective_balance(profile, plan, now)
         if balance.credits_remaining < 1:
             raise InsufficientCredits(retry_after=seconds_until(balance.credits_reset_at, now))
         if balance.daily_used >= balance.daily_limit:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.auth.verifier import Principal
-from app.errors import AppError, InvalidInput, NotFound, RateLimitExceeded
+from app.errors import AppError, InvalidInput, NotFound, RateLimitExceeded, Unauthorized
 from app.models.ask import AnswerDocumentOut, AskRequest, AskResult, SimilarQuestion
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.base import Database
@@ -189,12 +189,7 @@ class QuestionService:
         with self.db.transaction() as conn:
             if request.question_id and self.bank.get_by_id(conn, request.question_id) is None:
                 raise NotFound("No encontramos esa pregunta del banco.")
-            self.accounts.ensure_profile(conn, principal)
-            receipt = self.credits.consume_in(
-                conn,
-                user_id=principal.user_id,
-                details={"question_hash": question_hash, "source": stored.source},
-            )
+            # The interaction first, so the spend names it (nothing is kept if the spend fails).
             interaction_id = self.interactions.insert(
                 conn,
                 user_id=principal.user_id,
@@ -207,7 +202,18 @@ class QuestionService:
                 credits_used=1,
                 completed=completed,
             )
-            self.interactions.link_credit_usage(conn, receipt.usage_id, interaction_id)
+            if interaction_id is None:
+                raise Unauthorized("Tu cuenta ya no existe.")
+            receipt = self.credits.consume_in(
+                conn,
+                user_id=principal.user_id,
+                interaction_id=interaction_id,
+                details={"question_hash": question_hash, "source": stored.source},
+                provision=lambda: self.accounts.ensure_profile(conn, principal),
+            )
+        # A statistic, counted outside the transaction: every student asking the same question
+        # would otherwise wait on this row's lock until the others commit.
+        with self.db.connection() as conn:
             self.answers.increment_usage(conn, stored.answer_id)
         return ChargedAnswer(
             answer=stored,

@@ -117,7 +117,7 @@ class StreamingService:
             answer_id=answer.answer_id,
         )
         for _ in range(3):
-            state = self.sessions.get_session(session_id)
+            state = self.session_repo.get_session(session_id)  # (the start renews its TTL)
             if state is None:
                 raise InvalidInput("Tu sesión expiró. Vuelve a conectarte.")
             live = state.is_streaming or (follow_up and state.is_paused)

@@ -41,6 +41,9 @@ class FlaskSocketGateway:
     def sleep(self, seconds: float) -> None:
         socketio.sleep(seconds)
 
+    def event(self) -> Any:
+        return socketio.server.eio.create_event()
+
 
 def session_room(session_id: str) -> str:
     return f"session:{session_id}"

@@ -215,6 +215,12 @@ class RecordedEvents:
     connection_id: str | None  # the session's current socket, wherever it is connected
 
 
+# One lesson's record: session id, events, session fields, expected fields.
+LessonRecord = tuple[
+    str, list[tuple[str, dict[str, Any]]], dict[str, Any] | None, dict[str, Any] | None
+]
+
+
 class SessionRepository:
     def __init__(self, client: redis.Redis):
         self.redis = client
@@ -287,6 +293,47 @@ class SessionRepository:
         with those numbers, for a client that reconnects after missing some; update session
         fields in the same atomic step. With `expect`, nothing happens unless the session's
         fields hold those values (None: the lesson was taken from this writer)."""
+        keys, args = self._lesson_record(session_id, events, session_fields, expect)
+        return self._recorded(self._record_lesson_events(keys=keys, args=args))
+
+    @redis_call
+    def record_lesson_events_many(
+        self, records: list[LessonRecord]
+    ) -> list[RecordedEvents | Exception | None]:
+        """Many lessons' records in one round trip (a pipeline of the same atomic script, each
+        fenced on its own): one result per record, an exception for a record that failed."""
+        if not records:
+            return []
+        calls = [self._lesson_record(*record) for record in records]
+        for attempt in range(2):
+            with self.redis.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.execute_command(
+                        "EVALSHA", self._record_lesson_events.sha, len(keys), *keys, *args
+                    )
+                replies = pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+                self._record_lesson_events.sha = self.redis.script_load(_RECORD_LESSON_EVENTS)
+                continue  # (Redis restarted without our scripts: load once, then again)
+            break
+        return [
+            reply if isinstance(reply, Exception) else self._recorded(reply) for reply in replies
+        ]
+
+    @staticmethod
+    def _recorded(reply: Any) -> RecordedEvents | None:
+        if reply is None:
+            return None
+        seqs, connection_id = cast(list, reply)
+        return RecordedEvents([int(seq) for seq in seqs], json.loads(connection_id))
+
+    @staticmethod
+    def _lesson_record(
+        session_id: str,
+        events: list[tuple[str, dict[str, Any]]],
+        session_fields: dict[str, Any] | None,
+        expect: dict[str, Any] | None,
+    ) -> tuple[list[str], list[Any]]:
         expected = _encode(expect or {})
         args: list[Any] = [SESSION_TTL_SECONDS, LESSON_EVENTS_KEPT, len(expected)]
         for name, value in expected.items():
@@ -302,11 +349,7 @@ class SessionRepository:
             session_key(session_id),
             lesson_answers_key(session_id),
         ]
-        recorded = self._record_lesson_events(keys=keys, args=args)
-        if recorded is None:
-            return None
-        seqs, connection_id = cast(list, recorded)
-        return RecordedEvents([int(seq) for seq in seqs], json.loads(connection_id))
+        return keys, args
 
     @redis_call
     def keep_lesson_document(

@@ -11,15 +11,16 @@ nothing skipped, no drawing sent twice.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from app.errors import AppError, InvalidInput
 from app.models.session import SessionState, utcnow_iso
-from app.repositories.session_repo import SessionRepository
+from app.repositories.session_repo import LessonRecord, RecordedEvents, SessionRepository
 from app.services.question_service import StoredAnswer
 from app.services.session_service import SessionService
 from app.utils.chunking import commands_due, split_into_chunks
@@ -39,6 +40,14 @@ class LessonRuntime(Protocol):
 
     def sleep(self, seconds: float) -> None: ...
 
+    def event(self) -> Any:
+        """An event (set/wait) that suspends only the calling lesson, not the process."""
+        ...
+
+
+# Lessons wake on a grid of this step (seconds), so the chunks due at about the same moment are
+# recorded together, in one Redis round trip for many lessons.
+TICK_GRID_SECONDS = 0.005
 
 # A lesson whose greenlet has not recorded an event for this long (its process died or hangs) may
 # be resumed by another greenlet, here or on another process.
@@ -70,6 +79,15 @@ class LiveLesson:
         }
 
 
+@dataclass
+class _RecordBatch:
+    """Lesson records waiting for the same round trip."""
+
+    done: Any
+    records: list[LessonRecord] = field(default_factory=list)
+    results: list[RecordedEvents | Exception | None] = field(default_factory=list)
+
+
 Event = tuple[str, dict[str, Any]]
 ENDED = {"is_streaming": False, "is_paused": False, "lesson_run": None, "interrupted": None}
 CONTINUE_MESSAGE = "¿Seguimos con la explicación anterior?"
@@ -93,6 +111,8 @@ class StreamingService:
         self.chunk_interval = chunk_interval
         self.chunk_chars = chunk_chars
         self._runs: dict[str, LiveLesson] = {}  # live greenlets of this process by run id
+        self._batch: _RecordBatch | None = None
+        self._batch_lock = threading.Lock()
 
     # -- control --------------------------------------------------------------------------
     def start(
@@ -476,7 +496,8 @@ class StreamingService:
                         },
                     )
                 )
-            step_started = tick = time.monotonic()
+            step_started = time.monotonic()
+            tick = step_started - step_started % TICK_GRID_SECONDS
             ats = [int(command.get("at", 0)) for command in canvas]
             chunks = [c for c in split_into_chunks(content, self.chunk_chars) if c.end > resume_at]
             for position, chunk in enumerate(chunks):
@@ -640,10 +661,13 @@ class StreamingService:
         are fenced by its run: once the lesson was paused, stopped or taken over, nothing is
         recorded or sent and the greenlet is told to stop (False)."""
         if lesson is not None:
-            expect = {"lesson_run": lesson.run}
-        recorded = self.session_repo.record_lesson_events(
-            session_id, events, session_fields, expect=expect
-        )
+            recorded = self._record_batched(
+                (session_id, events, session_fields, {"lesson_run": lesson.run})
+            )
+        else:
+            recorded = self.session_repo.record_lesson_events(
+                session_id, events, session_fields, expect=expect
+            )
         if recorded is None:
             if lesson is not None:
                 lesson.cancelled = True
@@ -654,6 +678,33 @@ class StreamingService:
                 session_id, event, payload, connection_id=recorded.connection_id
             )
         return True
+
+    def _record_batched(self, record: LessonRecord) -> RecordedEvents | None:
+        """Record a lesson's events together with the other lessons recording now: the first
+        one schedules the round trip, and each waits for its own result."""
+        with self._batch_lock:
+            batch = self._batch
+            if batch is None:
+                batch = self._batch = _RecordBatch(done=self.runtime.event())
+                self.runtime.spawn(self._flush, batch)
+            index = len(batch.records)
+            batch.records.append(record)
+        batch.done.wait()
+        result = batch.results[index]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _flush(self, batch: _RecordBatch) -> None:
+        with self._batch_lock:
+            if self._batch is batch:
+                self._batch = None  # records from now on go to the next round trip
+        try:
+            batch.results = list(self.session_repo.record_lesson_events_many(batch.records))
+        except Exception as exc:  # noqa: BLE001 - every lesson waiting gets the failure
+            batch.results = [exc] * len(batch.records)
+        finally:
+            batch.done.set()
 
     def missed_events(self, session_id: str, last_seq: int) -> list[tuple[str, dict[str, Any]]]:
         """What a client that saw events up to `last_seq` missed (kept for the session's TTL)."""

@@ -104,3 +104,21 @@ def test_lesson_documents_are_kept_per_explanation_with_the_session(container, r
     assert repo.get_lesson_document("s1", "e1") is None
     assert repo.get_lesson_document("s1", "e3") == {"steps": [3]}
     assert 1790 <= redis_client.ttl("lesson_answers:s1") <= 1800
+
+
+def test_many_lessons_record_in_one_round_trip_each_fenced_on_its_own(container, redis_client):
+    repo = container.sessions
+    for sid, run in (("a", "ra"), ("b", "rb")):
+        repo.save_session(sid, SessionState(user_id="u1"))
+        repo.update_session(sid, {"lesson_run": run, "is_streaming": True})
+    chunk = ("content_chunk", {"chunk": "x"})
+    redis_client.script_flush()  # as after a Redis restart: the script is loaded again
+    results = repo.record_lesson_events_many(
+        [
+            ("a", [chunk], {"pause_position": 1}, {"lesson_run": "ra"}),
+            ("b", [chunk, chunk], {"pause_position": 2}, {"lesson_run": "someone-else"}),
+        ]
+    )
+    assert results[0].seqs == [1] and results[1] is None
+    assert (repo.get_session("a").pause_position, repo.get_session("b").pause_position) == (1, 0)
+    assert repo.lesson_events_after("b", 0) == []

@@ -11,52 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ContentType = Literal["text", "formula", "example", "visual", "summary"]
+from app.models.canvas import CanvasCommand
 
-CANVAS_COMMAND_TYPES = (
-    "rectangle",
-    "circle",
-    "line",
-    "arrow",
-    "text",
-    "latex",
-    "polygon",
-    "polyline",
-    "axes",
-    "function_plot",
-    "highlight",
-    "clear",
-    "template",
-)
-CanvasCommandType = Literal[
-    "rectangle",
-    "circle",
-    "line",
-    "arrow",
-    "text",
-    "latex",
-    "polygon",
-    "polyline",
-    "axes",
-    "function_plot",
-    "highlight",
-    "clear",
-    "template",
-]
+ContentType = Literal["text", "formula", "example", "visual", "summary"]
 
 MAX_STEPS = 30
 MAX_STEP_CONTENT = 8_000
 MAX_COMMANDS_PER_STEP = 200
-
-
-class CanvasCommand(BaseModel):
-    """One drawing command on the 800x600 board. Geometry fields depend on `type` and are
-    checked by the canvas utilities; here only the envelope every command shares."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: CanvasCommandType
-    at: int = Field(default=0, ge=0, description="Character offset in the step's content")
 
 
 class AnswerStep(BaseModel):
@@ -102,4 +63,15 @@ class AnswerDocument(BaseModel):
         return self
 
     def steps_json(self) -> list[dict]:
-        return [step.model_dump(mode="json", exclude_none=True) for step in self.steps]
+        """The steps as stored: canvas commands as written (after checks and clamping), without
+        the defaults the board fills in, so an export reads like the import."""
+        return [
+            {
+                **step.model_dump(mode="json", exclude_none=True, exclude={"canvas"}),
+                "canvas": [
+                    command.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+                    for command in step.canvas
+                ],
+            }
+            for step in self.steps
+        ]

@@ -413,6 +413,7 @@ class SessionRepository:
         *,
         answer_id: str | None = None,
         question: str | None = None,
+        format: int | None = None,
     ) -> None:
         """The seed's fields (steps, total_duration, cached_at) plus the row's id and question,
         so a cache hit needs no database read."""
@@ -425,6 +426,8 @@ class SessionRepository:
             value["answer_id"] = answer_id
         if question:
             value["question"] = question
+        if format is not None:
+            value["format"] = format  # of the prepared canvas commands
         self.redis.set(
             answer_cache_key(question_hash),
             json.dumps(value, ensure_ascii=False, separators=(",", ":")),

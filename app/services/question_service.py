@@ -24,6 +24,7 @@ from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
 from app.services.account_service import AccountService
 from app.services.credit_service import CreditService
+from app.utils.canvas_commands import PREPARED_FORMAT, prepare_steps
 from app.utils.text_processing import generate_hash, normalize_text
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class QuestionService:
         """The stored answer for a hash: Redis first (24 h), then PostgreSQL (filling Redis).
         `on_miss_in_cache` runs before the slower lookup (the lesson shows a waiting phrase)."""
         cached = self.sessions.get_cached_answer(question_hash)
-        if cached and cached.get("answer_id"):
+        if cached and cached.get("answer_id") and cached.get("format") == PREPARED_FORMAT:
             return StoredAnswer(
                 answer_id=cached["answer_id"],
                 question_hash=question_hash,
@@ -117,19 +118,22 @@ class QuestionService:
             row = self.answers.get_by_hash(conn, question_hash)
         if row is None:
             return None
+        # Drawings are prepared once per cache fill (plots sampled, axes ticked), not per lesson.
+        steps = prepare_steps(row["answer_steps"])
         self.sessions.cache_answer(
             question_hash,
-            row["answer_steps"],
+            steps,
             row["total_duration"],
             answer_id=str(row["id"]),
             question=row["question_text"],
+            format=PREPARED_FORMAT,
         )
         return StoredAnswer(
             answer_id=str(row["id"]),
             question_hash=question_hash,
             question=row["question_text"],
             total_duration=row["total_duration"],
-            steps=row["answer_steps"],
+            steps=steps,
             source="database",
         )
 

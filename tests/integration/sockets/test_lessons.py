@@ -12,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.utils.canvas_commands import prepare_steps
 from tests.integration.sockets.test_connection import ADDRESSES, Student
 from tests.live_server import running_server
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "answers.json"
 DOCUMENT = json.loads(FIXTURE.read_text())[0]  # ¿Qué es una derivada? (4 steps)
+PREPARED = prepare_steps(DOCUMENT["steps"])  # its drawings as the board receives them
 INTERVAL_MS = 15
 pytestmark = pytest.mark.slow
 
@@ -98,7 +100,7 @@ def test_a_stored_answer_streams_as_a_lesson(server, student):
     assert [d["position"] for d in finals] == [len(s["content"]) for s in DOCUMENT["steps"]]
     # Drawings arrive once each, after the text reached their offset.
     drawn = [(d["step_number"], d["command"]) for n, d in events if n == "canvas_command"]
-    expected = [(i + 1, c) for i, s in enumerate(DOCUMENT["steps"]) for c in s.get("canvas", [])]
+    expected = [(i + 1, c) for i, s in enumerate(PREPARED) for c in s["canvas"]]
     assert drawn == expected
     for index, (name, data) in enumerate(events):
         if name == "canvas_command":
@@ -480,7 +482,7 @@ def test_pausing_anywhere_any_number_of_times_loses_and_repeats_nothing(server, 
         content = {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
         assert texts_by_step(events) == content
         drawn = [d["command"] for n, d in events if n == "canvas_command"]
-        assert drawn == [c for s in DOCUMENT["steps"] for c in s.get("canvas", [])]
+        assert drawn == [c for s in PREPARED for c in s["canvas"]]
         assert [d["step_number"] for n, d in events if n == "step_start"] == [1, 2, 3, 4]
         assert [d["step_number"] for n, d in events if n == "step_complete"] == [1, 2, 3, 4]
     finally:

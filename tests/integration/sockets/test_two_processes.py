@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.sockets.test_connection import ADDRESSES, Student
-from tests.integration.sockets.test_lessons import lesson_events, texts_by_step
+from tests.integration.sockets.test_lessons import PREPARED, lesson_events, texts_by_step
 from tests.live_server import running_server
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "answers.json"
@@ -85,7 +85,7 @@ def assert_whole_lesson(events: list[tuple[str, dict]]) -> None:
     content = {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
     assert texts_by_step(events) == content
     drawn = [d["command"] for name, d in events if name == "canvas_command"]
-    assert drawn == [c for s in DOCUMENT["steps"] for c in s.get("canvas", [])]
+    assert drawn == [c for s in PREPARED for c in s["canvas"]]
     assert [d["step_number"] for name, d in events if name == "step_start"] == [1, 2, 3, 4]
 
 

@@ -60,7 +60,7 @@ def db_upgrade() -> None:
 
 @db_cli.command("seed")
 def db_seed() -> None:
-    """Apply the seed data again (plans and sample questions; idempotent)."""
+    """Apply the seed data again (plans, sample questions, canvas library; idempotent)."""
     container = current_app.extensions["pizarra"]
     with backing_services():
         container.migrations.seed()

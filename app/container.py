@@ -14,6 +14,7 @@ from app.controllers.socket_gateway import FlaskSocketGateway
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.auth_repo import AuthRepository
 from app.repositories.base import Database, create_pool, create_redis
+from app.repositories.canvas_library_repo import CanvasLibraryRepository
 from app.repositories.interaction_repo import InteractionRepository
 from app.repositories.migration_repo import MigrationRepository
 from app.repositories.profile_repo import ProfileRepository
@@ -46,6 +47,7 @@ class Container:
     sessions: SessionRepository
     questions: QuestionRepository
     ai_answers: AiAnswersRepository
+    canvas_library: CanvasLibraryRepository
     migrations: MigrationService
     answers: AnswerService
     health: HealthService
@@ -98,6 +100,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
     study = StudyRepository()
     interactions = InteractionRepository()
     step_feedback = StepFeedbackRepository()
+    canvas_library = CanvasLibraryRepository()
     accounts = AccountService(db=db, profiles=profiles)
     credits = CreditService(db=db, profiles=profiles)
     supabase_auth = (
@@ -129,6 +132,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         interactions=interactions,
         bank=questions,
         sessions=sessions,
+        canvas=canvas_library,
         accounts=accounts,
         credits=credits,
         rate_limit=settings.rate_limit_questions,
@@ -153,6 +157,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         sessions=sessions,
         questions=questions,
         ai_answers=ai_answers,
+        canvas_library=canvas_library,
         migrations=MigrationService(
             db=db,
             repo=MigrationRepository(),

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.utils.canvas_templates import TemplateError, expand
 from app.utils.function_plot import ExpressionError, parse_expression
 
 BOARD_WIDTH = 800
@@ -266,6 +267,14 @@ class Template(_Command):
     type: Literal["template"]
     name: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9_]+$")
     params: dict[str, Any] = Field(default_factory=dict, max_length=30)
+
+    @model_validator(mode="after")
+    def _drawable(self) -> Template:
+        try:
+            expand(self.name, self.params)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 CanvasCommand = Annotated[

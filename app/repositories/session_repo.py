@@ -414,6 +414,7 @@ class SessionRepository:
         answer_id: str | None = None,
         question: str | None = None,
         format: int | None = None,
+        templates: list[str] | None = None,
     ) -> None:
         """The seed's fields (steps, total_duration, cached_at) plus the row's id and question,
         so a cache hit needs no database read."""
@@ -428,6 +429,8 @@ class SessionRepository:
             value["question"] = question
         if format is not None:
             value["format"] = format  # of the prepared canvas commands
+        if templates:
+            value["templates"] = templates
         self.redis.set(
             answer_cache_key(question_hash),
             json.dumps(value, ensure_ascii=False, separators=(",", ":")),

@@ -19,7 +19,8 @@ from app.repositories.migration_repo import MigrationRepository
 log = logging.getLogger(__name__)
 
 AUTH_SHIM = "local/000_auth_shim.sql"
-SEED_FILE = "003_seed_data.sql"
+# The migrations that hold data rather than schema; each is idempotent.
+SEED_FILES = ("003_seed_data.sql", "007_canvas_library.sql")
 
 
 class MigrationError(AppError):
@@ -91,10 +92,11 @@ class MigrationService:
         return done
 
     def seed(self) -> None:
-        """Apply the seed file again (it is idempotent): restores plans and sample questions."""
-        path = self.migrations_dir / SEED_FILE
+        """Apply the seed data again (idempotent): plans, sample questions, canvas library."""
         with self.db.transaction() as conn:
-            self.repo.run_script(conn, path.read_text(encoding="utf-8"))
+            for name in SEED_FILES:
+                path = self.migrations_dir / name
+                self.repo.run_script(conn, path.read_text(encoding="utf-8"))
 
     def _plan(self, conn, applied: dict[str, str]) -> list[Migration]:
         plan: list[Migration] = []

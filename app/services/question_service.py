@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.auth.verifier import Principal
@@ -19,12 +19,13 @@ from app.errors import AppError, InvalidInput, NotFound, RateLimitExceeded, Unau
 from app.models.ask import AnswerDocumentOut, AskRequest, AskResult, SimilarQuestion
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.base import Database
+from app.repositories.canvas_library_repo import CanvasLibraryRepository
 from app.repositories.interaction_repo import InteractionRepository
 from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
 from app.services.account_service import AccountService
 from app.services.credit_service import CreditService
-from app.utils.canvas_commands import PREPARED_FORMAT, prepare_steps
+from app.utils.canvas_commands import PREPARED_FORMAT, prepare_steps, templates_used
 from app.utils.text_processing import generate_hash, normalize_text
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class StoredAnswer:
     total_duration: int
     steps: list[dict[str, Any]]
     source: str  # "cache" or "database"
+    templates: list[str] = field(default_factory=list)  # canvas library drawings it uses
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class QuestionService:
         interactions: InteractionRepository,
         bank: QuestionRepository,
         sessions: SessionRepository,
+        canvas: CanvasLibraryRepository,
         accounts: AccountService,
         credits: CreditService,
         rate_limit: int,
@@ -78,6 +81,7 @@ class QuestionService:
         self.answers = answers
         self.interactions = interactions
         self.bank = bank
+        self.canvas = canvas
         self.sessions = sessions
         self.accounts = accounts
         self.credits = credits
@@ -111,6 +115,7 @@ class QuestionService:
                 total_duration=cached["total_duration"],
                 steps=cached["steps"],
                 source="cache",
+                templates=cached.get("templates", []),
             )
         if on_miss_in_cache is not None:
             on_miss_in_cache()
@@ -120,6 +125,7 @@ class QuestionService:
             return None
         # Drawings are prepared once per cache fill (plots sampled, axes ticked), not per lesson.
         steps = prepare_steps(row["answer_steps"])
+        templates = templates_used(row["answer_steps"])
         self.sessions.cache_answer(
             question_hash,
             steps,
@@ -127,6 +133,7 @@ class QuestionService:
             answer_id=str(row["id"]),
             question=row["question_text"],
             format=PREPARED_FORMAT,
+            templates=templates,
         )
         return StoredAnswer(
             answer_id=str(row["id"]),
@@ -135,6 +142,7 @@ class QuestionService:
             total_duration=row["total_duration"],
             steps=steps,
             source="database",
+            templates=templates,
         )
 
     def similar_questions(self, question: str) -> list[SimilarQuestion]:
@@ -219,6 +227,8 @@ class QuestionService:
         # would otherwise wait on this row's lock until the others commit.
         with self.db.connection() as conn:
             self.answers.increment_usage(conn, stored.answer_id)
+            if stored.templates:
+                self.canvas.count_uses(conn, stored.templates)
         return ChargedAnswer(
             answer=stored,
             interaction_id=interaction_id,

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from app.models.canvas import Axes, CanvasCommand, FunctionPlot, Template, Tick
+from app.utils.canvas_templates import TemplateError, expand
 from app.utils.function_plot import (
     ExpressionError,
     View,
@@ -33,7 +34,20 @@ def prepare_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**step, "canvas": prepare_commands(step.get("canvas") or [])} for step in steps]
 
 
-def prepare_commands(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def templates_used(steps: list[dict[str, Any]]) -> list[str]:
+    """The canvas library templates the steps draw with, each once."""
+    names = {
+        command.get("name")
+        for step in steps
+        for command in step.get("canvas") or []
+        if isinstance(command, dict) and command.get("type") == "template"
+    }
+    return sorted(name for name in names if isinstance(name, str))
+
+
+def prepare_commands(
+    commands: list[dict[str, Any]], *, inside_template: bool = False
+) -> list[dict[str, Any]]:
     prepared: list[dict[str, Any]] = []
     for index, raw in enumerate(commands):
         try:
@@ -44,8 +58,8 @@ def prepare_commands(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
             log.warning("canvas command %d dropped: %s", index, exc.errors()[0].get("msg"))
             continue
         if isinstance(command, Template):
-            # The canvas library is not built yet: a board cannot draw a template by itself.
-            log.info("canvas template %r not expanded (no canvas library yet)", command.name)
+            if not inside_template:
+                prepared.extend(_expand(command))
         elif isinstance(command, FunctionPlot):
             prepared.extend(_plot(command))
         elif isinstance(command, Axes):
@@ -53,6 +67,19 @@ def prepare_commands(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             prepared.append(_dump(command))
     return prepared
+
+
+def _expand(template: Template) -> list[dict[str, Any]]:
+    """A template's drawing, each command sent when the template would have been."""
+    try:
+        drawing = expand(template.name, template.params)
+    except TemplateError as exc:
+        log.warning("canvas template %r not drawn: %s", template.name, exc)
+        return []
+    shared: dict[str, Any] = {"at": template.at}
+    if template.animation is not None:
+        shared["animation"] = template.animation.model_dump()
+    return prepare_commands([{**command, **shared} for command in drawing], inside_template=True)
 
 
 def _dump(command: Any) -> dict[str, Any]:

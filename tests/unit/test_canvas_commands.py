@@ -137,9 +137,12 @@ def test_axes_are_sent_with_their_ticks_where_they_go():
     assert all(tick["position"] <= 740 for tick in forged[0]["x_ticks"])  # recomputed
 
 
-def test_templates_are_not_sent_until_the_canvas_library_exists():
-    drawn = prepare_commands([{"type": "template", "name": "unit_circle"}, {"type": "clear"}])
-    assert [command["type"] for command in drawn] == ["clear"]
+def test_a_template_is_sent_as_the_plain_commands_it_draws():
+    drawn = prepare_commands(
+        [{"type": "template", "name": "fraction_bar", "at": 3}, {"type": "clear"}]
+    )
+    assert [command["type"] for command in drawn] == ["rectangle"] * 4 + ["latex", "clear"]
+    assert {command["at"] for command in drawn[:5]} == {3}
 
 
 def test_a_stored_command_that_is_no_longer_valid_loses_only_itself():

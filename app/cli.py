@@ -107,6 +107,36 @@ def answers_export(out: Path | None) -> None:
         click.echo(text)
 
 
+@answers_cli.command("preview")
+@click.argument("key")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for step-1.png, step-2.png, ...",
+)
+def answers_preview(key: str, out_dir: Path) -> None:
+    """Render the board after each step of a stored answer to PNG. KEY is the question's hash
+    or a bank question's code (2024Algebra14). Drawings that run off the board are listed."""
+    container = current_app.extensions["pizarra"]
+    with backing_services():
+        try:
+            rendered = container.answers.preview(key)
+        except AppError as exc:
+            _fail(exc.message)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    problems = 0
+    for number, board in enumerate(rendered, start=1):
+        path = out_dir / f"step-{number}.png"
+        path.write_bytes(board.png)
+        click.echo(f"{path}")
+        for problem in board.problems:
+            problems += 1
+            click.echo(f"  step {number}: {problem}", err=True)
+    click.echo(f"{len(rendered)} step(s) rendered, {problems} problem(s)", err=True)
+
+
 @answers_cli.command("review")
 @click.option("--clear", "clear_hash", metavar="HASH", help="Unmark this answer once reviewed")
 def answers_review(clear_hash: str | None) -> None:

@@ -165,7 +165,11 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             local_auth=bool(settings.local_auth),
         ),
         answers=AnswerService(
-            db=db, answers=ai_answers, sessions=sessions, step_feedback=step_feedback
+            db=db,
+            answers=ai_answers,
+            sessions=sessions,
+            step_feedback=step_feedback,
+            bank=questions,
         ),
         health=HealthService(db=db, redis_client=redis_client),
         auth=auth,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -12,9 +13,16 @@ from app.errors import InvalidInput, NotFound, ServiceUnavailable
 from app.models.answer import AnswerDocument
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.base import Database
+from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
 from app.repositories.step_feedback_repo import StepFeedbackRepository
+from app.utils.canvas_commands import prepare_steps
 from app.utils.text_processing import generate_hash, normalize_text
+
+if TYPE_CHECKING:
+    from app.utils.board_render import Rendered
+
+HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +84,13 @@ class AnswerService:
         answers: AiAnswersRepository,
         sessions: SessionRepository,
         step_feedback: StepFeedbackRepository,
+        bank: QuestionRepository,
     ):
         self.db = db
         self.answers = answers
         self.sessions = sessions
         self.step_feedback = step_feedback
+        self.bank = bank
 
     def import_answers(self, entries: Any) -> ImportReport:
         """All or nothing: every entry is validated before the first write, and all rows are
@@ -122,6 +132,29 @@ class AnswerService:
                 )
         log.info("imported answers: %d created, %d updated", report.created, report.updated)
         return report
+
+    def preview(self, key: str) -> list[Rendered]:
+        # (matplotlib loads only here: the server never pays for it.)
+        from app.utils.board_render import render_board
+
+        """The board after each step of a stored answer, rendered (for authors and reviewers).
+        `key` is the answer's question hash or the code of a bank question (2024Algebra14)."""
+        with self.db.connection() as conn:
+            question_hash = key.lower() if HASH.match(key) else None
+            if question_hash is None:
+                question = self.bank.get_by_code(conn, key)
+                if question is None:
+                    raise NotFound(f"No bank question has the code {key!r}.")
+                question_hash = generate_hash(question["question"])
+            row = self.answers.get_by_hash(conn, question_hash)
+        if row is None:
+            raise NotFound(f"No stored answer for {key!r}.")
+        board: list[dict[str, Any]] = []
+        rendered = []
+        for step in prepare_steps(row["answer_steps"]):
+            board.extend(step["canvas"])
+            rendered.append(render_board(board))
+        return rendered
 
     def needing_review(self) -> list[dict[str, Any]]:
         """Answers marked for review, oldest mark first."""

@@ -103,13 +103,18 @@ def _with_ticks(axes: Axes) -> Axes:
     view = _view(axes)
     x_ticks = [
         Tick(value=v, position=round(view.px(v, 0)[0], 1), label=tick_label(v))
-        for v in nice_ticks(axes.x_min, axes.x_max)
+        for v in nice_ticks(axes.x_min, axes.x_max, target=_tick_count(axes.width, 60))
     ]
     y_ticks = [
         Tick(value=v, position=round(view.py(v), 1), label=tick_label(v))
-        for v in nice_ticks(axes.y_min, axes.y_max)
+        for v in nice_ticks(axes.y_min, axes.y_max, target=_tick_count(axes.height, 40))
     ]
     return axes.model_copy(update={"x_ticks": x_ticks, "y_ticks": y_ticks})
+
+
+def _tick_count(pixels: float, spacing: float) -> int:
+    """About one tick per `spacing` pixels, between 2 and 10."""
+    return max(2, min(10, int(pixels // spacing)))
 
 
 def _plot(command: FunctionPlot) -> list[dict[str, Any]]:

@@ -303,16 +303,17 @@ def _inclined_plane(p: dict[str, Any], box: Box) -> list[dict[str, Any]]:
                 stroke_width=3,
             ),
             _text(_r(bx + normal[0] * g - 18), _r(by + normal[1] * g), "N", GREEN, 18),
+            # Friction holds the block back: up the slope.
             _arrow(
                 _r(bx),
                 _r(by),
-                _r(bx - along[0] * g * 0.7),
-                _r(by - along[1] * g * 0.7),
+                _r(bx + along[0] * g * 0.7),
+                _r(by + along[1] * g * 0.7),
                 ORANGE,
                 stroke_width=3,
             ),
             _text(
-                _r(bx - along[0] * g * 0.7 - 14), _r(by - along[1] * g * 0.7 + 20), "f", ORANGE, 18
+                _r(bx + along[0] * g * 0.7 + 6), _r(by + along[1] * g * 0.7 - 10), "f", ORANGE, 18
             ),
         ]
     return commands

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from app.models.canvas import Axes, CanvasCommand, FunctionPlot, Template, Tick
+from app.utils.canvas_layout import layout_steps
 from app.utils.canvas_templates import TemplateError, expand
 from app.utils.function_plot import (
     ExpressionError,
@@ -24,14 +25,16 @@ log = logging.getLogger(__name__)
 
 # Bump when what `prepare_steps` produces changes: cached lessons of an older format are
 # prepared again.
-PREPARED_FORMAT = 1
+PREPARED_FORMAT = 2
 
 _COMMAND = TypeAdapter(CanvasCommand)
 
 
 def prepare_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The steps with their canvas commands ready to send."""
-    return [{**step, "canvas": prepare_commands(step.get("canvas") or [])} for step in steps]
+    """The steps with their canvas commands ready to send, laid out on the board."""
+    return layout_steps(
+        [{**step, "canvas": prepare_commands(step.get("canvas") or [])} for step in steps]
+    )
 
 
 def templates_used(steps: list[dict[str, Any]]) -> list[str]:

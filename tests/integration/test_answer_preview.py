@@ -50,6 +50,7 @@ def test_preview_by_bank_code_and_its_refusals(cli_runner, container, tmp_path):
                                 "params": {"a": 1, "b": -5, "c": 6},
                             },
                             {"type": "text", "x": 790, "y": 590, "text": "muy lejos del borde"},
+                            {"type": "text", "x": 10, "y": 300, "text": "demasiado " * 20},
                         ],
                     }
                 ],
@@ -58,7 +59,10 @@ def test_preview_by_bank_code_and_its_refusals(cli_runner, container, tmp_path):
     )
     result = cli_runner.invoke(args=["answers", "preview", "2024Algebra14", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "text muy lejos del borde runs off the board" in result.output
+    # The layout moved the label near the corner back onto the board; one wider than the board
+    # cannot be moved onto it, and the preview says so.
+    assert "muy lejos" not in result.output
+    assert "text demasiado demasiado" in result.output and "1 problem(s)" in result.output
     assert ink((tmp_path / "step-1.png").read_bytes()) > 2000
     missing = cli_runner.invoke(args=["answers", "preview", "2099Nada01", "--out", str(tmp_path)])
     assert missing.exit_code != 0 and "2099Nada01" in missing.output

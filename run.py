@@ -66,6 +66,9 @@ def main(argv: list[str]) -> int:
             log.info(
                 "migrations: %s", f"{len(applied)} applied" if applied else "database is up to date"
             )
+            if applied:  # a new database (or new migrations): bring in the seed content too
+                report = container.seed.load()
+                log.info("seed content: %d questions, %d lessons", report.questions, report.answers)
         if prepare_only:
             container.close()
             return 0

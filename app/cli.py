@@ -60,11 +60,16 @@ def db_upgrade() -> None:
 
 @db_cli.command("seed")
 def db_seed() -> None:
-    """Apply the seed data again (plans, sample questions, canvas library; idempotent)."""
+    """Apply the seed data again: plans, canvas library, the exam bank and the lessons of
+    seed/ (idempotent: upserts; students' statistics are kept)."""
     container = current_app.extensions["pizarra"]
     with backing_services():
         container.migrations.seed()
-    click.echo("seed data applied")
+        report = container.seed.load()
+    click.echo(
+        f"seed data applied: plans, canvas library, {report.questions} bank question(s), "
+        f"{report.answers} lesson(s)"
+    )
 
 
 @db_cli.command("status")

@@ -32,6 +32,7 @@ from app.services.health_service import HealthService
 from app.services.migration_service import MigrationService
 from app.services.question_bank_service import QuestionBankService
 from app.services.question_service import QuestionService
+from app.services.seed_service import SeedService
 from app.services.session_service import SessionService
 from app.services.streaming_service import StreamingService
 from app.services.study_service import StudyService
@@ -62,6 +63,7 @@ class Container:
     question_bank: QuestionBankService
     study: StudyService
     questions_pipeline: QuestionService
+    seed: SeedService
     feedback: FeedbackService
 
     supabase_auth: SupabaseAuth | None = None
@@ -126,6 +128,13 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         else None
     )
     live_sessions = SessionService(sessions=sessions)
+    answers = AnswerService(
+        db=db,
+        answers=ai_answers,
+        sessions=sessions,
+        step_feedback=step_feedback,
+        bank=questions,
+    )
     pipeline = QuestionService(
         db=db,
         answers=ai_answers,
@@ -164,13 +173,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             migrations_dir=migrations_dir,
             local_auth=bool(settings.local_auth),
         ),
-        answers=AnswerService(
-            db=db,
-            answers=ai_answers,
-            sessions=sessions,
-            step_feedback=step_feedback,
-            bank=questions,
-        ),
+        answers=answers,
         health=HealthService(db=db, redis_client=redis_client),
         auth=auth,
         dev_tokens=dev_tokens,
@@ -203,6 +206,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         ),
         study=StudyService(db=db, study=study),
         questions_pipeline=pipeline,
+        seed=SeedService(db=db, questions=questions, answers=answers, root=PROJECT_ROOT / "seed"),
         feedback=FeedbackService(
             db=db,
             interactions=interactions,

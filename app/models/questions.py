@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.models import VISIBLE
 from app.models.account import SubjectProgress
@@ -93,3 +93,62 @@ def question_out(row: dict[str, Any]) -> QuestionOut:
             "tags": list(row["tags"] or []),
         }
     )
+
+
+SUBJECTS = (
+    "algebra",
+    "aritmetica",
+    "geometria",
+    "trigonometria",
+    "calculo",
+    "fisica",
+    "quimica",
+    "estadistica",
+)
+
+
+class BankQuestionIn(BaseModel):
+    """An exam question as authors write it (the seed content's `seed/questions/*.json`)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(pattern=r"^(19|20)\d{2}[A-Z][a-z]+\d{1,3}$", description="2024Algebra14")
+    subject: Literal[
+        "algebra",
+        "aritmetica",
+        "geometria",
+        "trigonometria",
+        "calculo",
+        "fisica",
+        "quimica",
+        "estadistica",
+    ]
+    topic: str = Field(min_length=1, max_length=120)
+    difficulty: Difficulty
+    question: str = Field(min_length=5, max_length=2_000)
+    options: dict[str, str] = Field(min_length=2, max_length=6)
+    correct_answer: str
+    explanation: str = Field(min_length=5, max_length=2_000)
+    use_latex: bool
+    exam_probability: float = Field(ge=0, le=1)
+    tags: list[str] = Field(default_factory=list, max_length=10)
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(key not in "abcdef" or len(key) != 1 for key in value):
+            raise ValueError("options are keyed a, b, c, ...")
+        texts = [text.strip() for text in value.values()]
+        if any(not text for text in texts) or len(set(texts)) != len(texts):
+            raise ValueError("options must be non-empty and all different")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BankQuestionIn:
+        if self.correct_answer not in self.options:
+            raise ValueError(f"correct_answer {self.correct_answer!r} is not one of the options")
+        if self.use_latex != ("$" in self.question + "".join(self.options.values())):
+            raise ValueError("use_latex must say whether the question or its options use $...$")
+        if self.code[4:].rstrip("0123456789").lower() != self.subject:
+            raise ValueError(f"the code {self.code} does not name the subject {self.subject}")
+        return self

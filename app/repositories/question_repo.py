@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from app.repositories.base import DbConnection
 
 _COLUMNS = """id, code, subject, topic, difficulty, question, options, correct_answer,
@@ -15,6 +17,27 @@ _COLUMNS = """id, code, subject, topic, difficulty, question, options, correct_a
 class QuestionRepository:
     def get_by_code(self, conn: DbConnection, code: str) -> dict[str, Any] | None:
         return conn.execute(f"SELECT {_COLUMNS} FROM questions WHERE code = %s", (code,)).fetchone()
+
+    def upsert(self, conn: DbConnection, question: dict[str, Any]) -> bool:
+        """Insert or update a bank question by code, keeping its statistics; True if new."""
+        row = conn.execute(
+            """
+            INSERT INTO questions (code, subject, topic, difficulty, question, options,
+                correct_answer, explanation, use_latex, exam_probability, tags)
+            VALUES (%(code)s, %(subject)s, %(topic)s, %(difficulty)s, %(question)s, %(options)s,
+                %(correct_answer)s, %(explanation)s, %(use_latex)s, %(exam_probability)s,
+                %(tags)s)
+            ON CONFLICT (code) DO UPDATE SET
+                subject = EXCLUDED.subject, topic = EXCLUDED.topic,
+                difficulty = EXCLUDED.difficulty, question = EXCLUDED.question,
+                options = EXCLUDED.options, correct_answer = EXCLUDED.correct_answer,
+                explanation = EXCLUDED.explanation, use_latex = EXCLUDED.use_latex,
+                exam_probability = EXCLUDED.exam_probability, tags = EXCLUDED.tags
+            RETURNING (xmax = 0) AS created
+            """,
+            {**question, "options": Jsonb(question["options"])},
+        ).fetchone()
+        return bool(row and row["created"])
 
     def get_by_id(self, conn: DbConnection, question_id: str) -> dict[str, Any] | None:
         return conn.execute(

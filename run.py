@@ -37,6 +37,7 @@ def main(argv: list[str]) -> int:
     from app import configure_logging, create_app, resolve_backing_services
     from app.config import ConfigError, load_settings
     from app.devstack import DevStackError
+    from app.errors import AppError
 
     prepare_only = "--prepare-only" in argv
     try:
@@ -67,8 +68,13 @@ def main(argv: list[str]) -> int:
                 "migrations: %s", f"{len(applied)} applied" if applied else "database is up to date"
             )
             if applied:  # a new database (or new migrations): bring in the seed content too
-                report = container.seed.load()
-                log.info("seed content: %d questions, %d lessons", report.questions, report.answers)
+                try:
+                    report = container.seed.load()
+                    log.info(
+                        "seed content: %d questions, %d lessons", report.questions, report.answers
+                    )
+                except AppError as exc:  # the service runs without it; db seed retries
+                    log.error("seed content not loaded: %s", exc)
         if prepare_only:
             container.close()
             return 0

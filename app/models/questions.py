@@ -147,8 +147,11 @@ class BankQuestionIn(BaseModel):
     def _consistent(self) -> BankQuestionIn:
         if self.correct_answer not in self.options:
             raise ValueError(f"correct_answer {self.correct_answer!r} is not one of the options")
-        if self.use_latex != ("$" in self.question + "".join(self.options.values())):
-            raise ValueError("use_latex must say whether the question or its options use $...$")
+        written = self.question + self.explanation + "".join(self.options.values())
+        if self.use_latex != ("$" in written):
+            raise ValueError(
+                "use_latex must say whether the question, options or explanation use $"
+            )
         if self.code[4:].rstrip("0123456789").lower() != self.subject:
             raise ValueError(f"the code {self.code} does not name the subject {self.subject}")
         return self

@@ -78,8 +78,32 @@ _OPERATORS = {
 _ALLOWED_NODES = (ast.Expr, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant, ast.Load)
 _ALLOWED_OPERATORS = tuple(_OPERATORS)
 
-# What people write that Python does not: 2x, 3(x+1), (x+1)(x-1), x^2, unicode operators.
-_IMPLICIT_PRODUCT = re.compile(r"(?<=[0-9.)])\s*(?=[a-zA-Z(])|(?<=\))\s*(?=[0-9.])")
+# What people write that Python does not: 2x, 3(x+1), (x+1)(x-1), x(x-1), x^2, unicode operators.
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|\d+\.?\d*|\.\d+|\s+|.")
+
+
+def _implicit_products(text: str) -> str:
+    """Insert the `*` people leave out: after a number, a closing parenthesis or a variable,
+    before a name, a number or an opening parenthesis (never between a function and its
+    argument: log2(x) stays a call)."""
+    out: list[str] = []
+    previous = ""  # the last token that was not space
+    for token in _TOKEN.findall(text):
+        if token.isspace():
+            out.append(token)
+            continue
+        ends_factor = (
+            previous[:1].isdigit()
+            or previous[:1] == "."
+            or previous == ")"
+            or (previous in CONSTANTS or previous == VARIABLE)
+        )
+        starts_factor = token[:1].isalpha() or token[:1] in "_(" or token[:1].isdigit()
+        if ends_factor and starts_factor and not (previous[:1].isdigit() and token[:1].isdigit()):
+            out.append("*")
+        out.append(token)
+        previous = token
+    return "".join(out)
 
 
 def _normalize(text: str) -> str:
@@ -87,7 +111,7 @@ def _normalize(text: str) -> str:
     for written, python in (("^", "**"), ("·", "*"), ("×", "*"), ("−", "-"), ("÷", "/")):
         text = text.replace(written, python)
     text = re.sub(r"^(?:y|f\(x\))\s*=\s*", "", text)  # "y = x^2" means x^2
-    return _IMPLICIT_PRODUCT.sub("*", text)
+    return _implicit_products(text)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ VIEW = View(-5, 5, -5, 5)  # on the board: x 60..740, y 40..560
         ("2^x", 10, 1024),
         ("abs(x) · 3", -2, 6),
         ("3pi + x", 1, 3 * math.pi + 1),
+        ("log2(x) + log10(100)", 8, 5),
+        ("x(x - 1)", 3, 6),
+        ("1.5x", 2, 3),
     ],
 )
 def test_expressions_are_read_as_people_write_them(written, x, expected):

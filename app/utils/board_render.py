@@ -49,6 +49,7 @@ def render_board(commands: list[dict[str, Any]]) -> Rendered:
     axes.set_axis_off()
     labels: list[tuple[Any, str]] = []
     shapes: list[tuple[Any, str]] = []
+    order = 1
     for command in commands:
         kind = command.get("type")
         if kind == "clear":
@@ -58,6 +59,8 @@ def render_board(commands: list[dict[str, Any]]) -> Rendered:
             continue
         drawn = _draw(axes, command)
         for artist in drawn:
+            artist.set_zorder(order)  # in command order, as the board draws them
+            order += 1
             described = f"{kind} {command.get('text') or command.get('latex') or ''}".strip()
             (labels if kind in ("text", "latex") else shapes).append((artist, described))
     problems: list[str] = []

@@ -169,12 +169,35 @@ def _unit_circle(p: dict[str, Any], box: Box) -> list[dict[str, Any]]:
         _line(px, py, px, cy, GREEN, dashed=True),
         _line(px, py, cx, py, ORANGE, dashed=True),
         _dot(px, py),
-        _text(cx + 12, cy - 12, f"{tick_label(p['angle'])}°", ACCENT, 16),
+        # The angle's label sits inside the angle, on its bisector.
+        _text(
+            _r(cx + 48 * math.cos(theta / 2)),
+            _r(cy - 48 * math.sin(theta / 2) + 6),
+            f"{tick_label(p['angle'])}°",
+            ACCENT,
+            16,
+            align="center",
+        ),
     ]
     if p["show_values"]:
         commands += [
-            _text(px, cy + 24, f"cos = {math.cos(theta):.2f}", GREEN, 16, align="center"),
-            _text(cx - 12, py, f"sen = {math.sin(theta):.2f}", ORANGE, 16, align="right"),
+            # Each value beside its own segment, on the side away from the point.
+            _text(
+                px,
+                cy + (24 if py <= cy else -12),
+                f"cos = {math.cos(theta):.2f}",
+                GREEN,
+                16,
+                align="center",
+            ),
+            _text(
+                cx + (12 if px < cx else -12),
+                py + 5,
+                f"sen = {math.sin(theta):.2f}",
+                ORANGE,
+                16,
+                align="left" if px < cx else "right",
+            ),
         ]
     return commands
 

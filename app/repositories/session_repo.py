@@ -159,11 +159,18 @@ if redis.call('HGET', KEYS[1], 'is_paused') ~= 'true' then
     if now - beat < tonumber(ARGV[3]) then return false end
 end
 redis.call('HSET', KEYS[1], 'lesson_run', ARGV[2], 'is_paused', 'false',
-           'is_streaming', 'true', 'lesson_beat', string.format('%.3f', now),
-           'feedback_context', 'null')
+           'is_streaming', 'true', 'lesson_beat', string.format('%.3f', now))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return redis.call('HGETALL', KEYS[1])
+"""
+
+# Forget a session's connection only if it is still this one (a reconnect elsewhere may have
+# replaced it in between). KEYS: session; ARGV: the connection id (JSON). Returns 1 if cleared.
+_RELEASE_CONNECTION_ID = """
+if redis.call('HGET', KEYS[1], 'connection_id') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'connection_id', 'null')
+return 1
 """
 
 # Keep one lesson document, dropping the session's others except those named.
@@ -189,7 +196,7 @@ for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     if redis.call('EXISTS', 'session:' .. sid) == 0 then redis.call('SREM', KEYS[2], sid) end
 end
 redis.call('SADD', KEYS[2], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], 86400)  -- outlives sessions kept alive by activity
 return 1
 """
 
@@ -232,12 +239,13 @@ class SessionRepository:
         self._claim_lesson = client.register_script(_CLAIM_LESSON)
         self._save_session = client.register_script(_SAVE_SESSION)
         self._keep_lesson_document = client.register_script(_KEEP_LESSON_DOCUMENT)
+        self._release_connection_id = client.register_script(_RELEASE_CONNECTION_ID)
 
     # -- sessions -------------------------------------------------------------------------
     @redis_call
     def save_session(self, session_id: str, state: SessionState) -> None:
-        # The user's live sessions are indexed so a logout can end them all; the index outlives
-        # none of them and forgets the expired ones.
+        # The user's live sessions are indexed so a logout can end them all; the index lives a
+        # day past the user's latest new session and forgets the expired ones.
         args: list[Any] = [SESSION_TTL_SECONDS, session_id]
         for name, value in _encode(state.model_dump()).items():
             args.extend((name, value))
@@ -257,6 +265,16 @@ class SessionRepository:
             pipe.delete(owner)
             pipe.execute()
         return ended
+
+    @redis_call
+    def release_connection_id(self, session_id: str, connection_id: str) -> bool:
+        """Mark the session as having no connection, if `connection_id` is still its current
+        one; True when it was (this socket was the session's, not a stale one)."""
+        return bool(
+            self._release_connection_id(
+                keys=[session_key(session_id)], args=[json.dumps(connection_id)]
+            )
+        )
 
     @redis_call
     def get_session(self, session_id: str) -> SessionState | None:
@@ -305,17 +323,23 @@ class SessionRepository:
         if not records:
             return []
         calls = [self._lesson_record(*record) for record in records]
+        replies: list[Any] = [None] * len(calls)
+        todo = list(range(len(calls)))
         for attempt in range(2):
             with self.redis.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
+                for index in todo:
+                    keys, args = calls[index]
                     pipe.execute_command(
                         "EVALSHA", self._record_lesson_events.sha, len(keys), *keys, *args
                     )
-                replies = pipe.execute(raise_on_error=False)
-            if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
-                self._record_lesson_events.sha = self.redis.script_load(_RECORD_LESSON_EVENTS)
-                continue  # (Redis restarted without our scripts: load once, then again)
-            break
+                for index, reply in zip(todo, pipe.execute(raise_on_error=False), strict=True):
+                    replies[index] = reply
+            # A Redis restarted without our scripts runs none of them: load it, then run again
+            # only those (the others were applied and must not be recorded twice).
+            todo = [i for i in todo if isinstance(replies[i], redis.exceptions.NoScriptError)]
+            if not todo or attempt == 1:
+                break
+            self._record_lesson_events.sha = self.redis.script_load(_RECORD_LESSON_EVENTS)
         return [
             reply if isinstance(reply, Exception) else self._recorded(reply) for reply in replies
         ]

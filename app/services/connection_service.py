@@ -81,11 +81,7 @@ class ConnectionService:
         self.session_repo.release_connection(client_ip, sid)
         if not session_id:
             return False
-        state = self.session_repo.get_session(session_id)
-        if state is None or state.connection_id != sid:
-            return False
-        self.sessions.update_session(session_id, {"connection_id": None})
-        return True
+        return self.session_repo.release_connection_id(session_id, sid)
 
     def reauthenticate(self, *, token: object, user_id: str) -> Principal:
         """A fresh token for the same student keeps the socket and its lesson."""

@@ -10,11 +10,13 @@ nothing skipped, no drawing sent twice.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -67,6 +69,7 @@ class LiveLesson:
     finished: bool = False
     interaction_id: str | None = None
     answer_id: str | None = None
+    last_seq: int = 0  # the last event this greenlet sent
     # A follow-up question's lesson: the lesson it interrupted, to go back to when it ends.
     parent: dict[str, Any] | None = None
 
@@ -113,6 +116,23 @@ class StreamingService:
         self._runs: dict[str, LiveLesson] = {}  # live greenlets of this process by run id
         self._batch: _RecordBatch | None = None
         self._batch_lock = threading.Lock()
+        # A student's playback events are handled concurrently (one greenlet each); they take
+        # effect in the order they arrived, one at a time per session.
+        self._session_locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def _in_order(self, session_id: str) -> Iterator[None]:
+        lock, users = self._session_locks.get(session_id, (threading.Lock(), 0))
+        self._session_locks[session_id] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            lock, users = self._session_locks[session_id]
+            if users <= 1:
+                del self._session_locks[session_id]
+            else:
+                self._session_locks[session_id] = (lock, users - 1)
 
     # -- control --------------------------------------------------------------------------
     def start(
@@ -196,7 +216,9 @@ class StreamingService:
         }
 
     def pause(self, session_id: str) -> None:
-        if not self._pause(session_id):
+        with self._in_order(session_id):
+            paused = self._pause(session_id)
+        if not paused:
             raise InvalidInput("No hay ninguna explicación en curso que pausar.")
 
     def suspend(self, session_id: str) -> None:
@@ -206,9 +228,28 @@ class StreamingService:
     def resume(self, session_id: str) -> None:
         """Continue a paused lesson at its saved character (or one whose process died). While
         a follow-up question's answer streams, go back to the lesson it interrupted."""
-        lesson = self._take_over(session_id) or self._go_back(session_id)
+        with self._in_order(session_id):
+            lesson = self._take_over(session_id)
+            if lesson is None and self._settle_pending_pause(session_id):
+                lesson = self._take_over(session_id)
+            lesson = lesson or self._go_back(session_id)
         if lesson is None:
             raise InvalidInput("No hay ninguna explicación en pausa que continuar.")
+
+    def _settle_pending_pause(self, session_id: str) -> bool:
+        """A pause asked for a moment ago takes effect at the lesson's next chunk; a resume
+        right behind it waits for that (a few chunk intervals at most). True if one was
+        pending."""
+        pending = [
+            lesson
+            for lesson in self._runs.values()
+            if lesson.session_id == session_id and lesson.pause_requested and not lesson.finished
+        ]
+        for _ in range(8):
+            if all(lesson.finished for lesson in pending):
+                break
+            self.runtime.sleep(self.chunk_interval / 2)
+        return bool(pending)
 
     def adopt(self, session_id: str) -> None:
         """A student reconnected here: if their lesson was streaming on a process that has since
@@ -240,6 +281,10 @@ class StreamingService:
 
     def stop(self, session_id: str) -> None:
         """The student ends the lesson: nothing more is sent and there is nothing to resume."""
+        with self._in_order(session_id):
+            self._stop(session_id)
+
+    def _stop(self, session_id: str) -> None:
         state = self.sessions.get_session(session_id)
         if state is None or not (state.is_streaming or state.is_paused):
             raise InvalidInput("No hay ninguna explicación que detener.")
@@ -261,11 +306,18 @@ class StreamingService:
             ENDED,
         )
 
-    def lesson_of(self, session_id: str) -> dict[str, Any]:
+    def lesson_of(self, session_id: str, *, current: bool = False) -> dict[str, Any]:
         """The answer and interaction a student's feedback is about: the lesson that completed
-        last (a follow-up's, while the lesson it interrupted waits), else the current one."""
+        last (a follow-up's, while the lesson it interrupted waits), else the current one. With
+        `current` (feedback on a step), the lesson streaming or paused now, if any."""
         state = self.sessions.get_session(session_id)
-        context = ((state.feedback_context or state.conversation_context) if state else None) or {}
+        live = state is not None and (state.is_streaming or state.is_paused)
+        if state is None:
+            context: dict[str, Any] = {}
+        elif current and live:
+            context = state.conversation_context or {}
+        else:
+            context = state.feedback_context or state.conversation_context or {}
         if not context.get("answer_id") or not context.get("interaction_id"):
             raise InvalidInput("No hay ninguna explicación sobre la que opinar.")
         return context
@@ -334,7 +386,7 @@ class StreamingService:
             else None
         )
         if document is None:
-            self._record(session_id, None, [], ENDED)
+            self._record(session_id, None, [], ENDED, expect={"lesson_run": run})
             raise InvalidInput("La explicación en pausa ya no está disponible.")
         answer = StoredAnswer(**document)
         lesson = LiveLesson(
@@ -613,10 +665,30 @@ class StreamingService:
         }
 
     def _report(self, lesson: LiveLesson, exc: AppError) -> None:
-        """Tell the student the lesson stopped. Its position stays saved and its lease lapses,
-        so it can be resumed; the error itself is kept for replay when Redis still answers."""
+        """Tell the student the lesson stopped, and leave it paused where it is when Redis still
+        answers: whatever was recorded but not sent (a reply lost in a timeout) is sent first,
+        so a resume continues exactly after what the student saw. Otherwise its lease lapses
+        and it can be resumed in a few seconds."""
         try:
-            self._record(lesson.session_id, None, [("error", exc.to_payload())])
+            if lesson.last_seq:
+                for event, payload in self.session_repo.lesson_events_after(
+                    lesson.session_id, lesson.last_seq
+                ):
+                    if payload.get("explanation_id") == lesson.explanation_id:
+                        self.runtime.emit_to_session(
+                            lesson.session_id, event, payload, connection_id=None
+                        )
+            state = self.session_repo.get_session(lesson.session_id)
+            events: list[Event] = [("error", exc.to_payload())]
+            if state is not None and state.lesson_run == lesson.run:
+                events.append(("explanation_paused", self._position_of(self._snapshot(state))))
+            self._record(
+                lesson.session_id,
+                None,
+                events,
+                {"is_paused": True, "is_streaming": False, "lesson_run": None},
+                expect={"lesson_run": lesson.run},
+            ) or self._record(lesson.session_id, None, events[:1])
         except AppError:
             self.runtime.emit_to_session(
                 lesson.session_id, "error", exc.to_payload(), connection_id=None
@@ -677,6 +749,8 @@ class StreamingService:
             self.runtime.emit_to_session(
                 session_id, event, payload, connection_id=recorded.connection_id
             )
+        if lesson is not None and recorded.seqs:
+            lesson.last_seq = recorded.seqs[-1]
         return True
 
     def _record_batched(self, record: LessonRecord) -> RecordedEvents | None:
@@ -692,7 +766,7 @@ class StreamingService:
         batch.done.wait()
         result = batch.results[index]
         if isinstance(result, Exception):
-            raise result
+            raise copy.copy(result) from result  # (each waiter its own, with its own traceback)
         return result
 
     def _flush(self, batch: _RecordBatch) -> None:

@@ -174,13 +174,17 @@ def register_connection_handlers(socketio: SocketIO) -> None:
                 "token_expires_at": principal.expires_at,
             },
         )
-        # Join the lesson first, then send what was missed: an event recorded in between then
-        # arrives twice rather than never (the client drops any seq it has already seen).
+        # Send what was missed, join the lesson, then send what was recorded meanwhile: an
+        # event recorded around the join arrives twice rather than never (the client drops any
+        # seq it has already seen).
+        seen = payload.last_seq if connection.resumed else None
+        if seen is not None:
+            for event, data in container.streaming.missed_events(connection.session_id, seen):
+                emit(event, data)
+                seen = max(seen, data["seq"])
         join_room(session_room(connection.session_id))
-        if connection.resumed and payload.last_seq is not None:
-            for event, data in container.streaming.missed_events(
-                connection.session_id, payload.last_seq
-            ):
+        if seen is not None:
+            for event, data in container.streaming.missed_events(connection.session_id, seen):
                 emit(event, data)
         if connection.resumed:
             container.streaming.adopt(connection.session_id)

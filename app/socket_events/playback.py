@@ -86,7 +86,7 @@ def register_playback_handlers(socketio: SocketIO) -> None:
         socket = current_socket()
         body = parse_model(StepFeedbackIn, data)
         container = current_app.extensions["pizarra"]
-        lesson = container.streaming.lesson_of(socket.session_id)
+        lesson = container.streaming.lesson_of(socket.session_id, current=True)
         container.feedback.give_on_step(
             user_id=socket.user_id,
             answer_id=lesson["answer_id"],

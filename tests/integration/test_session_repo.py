@@ -122,3 +122,12 @@ def test_many_lessons_record_in_one_round_trip_each_fenced_on_its_own(container,
     assert results[0].seqs == [1] and results[1] is None
     assert (repo.get_session("a").pause_position, repo.get_session("b").pause_position) == (1, 0)
     assert repo.lesson_events_after("b", 0) == []
+
+
+def test_only_the_current_connection_releases_the_session(container):
+    repo = container.sessions
+    repo.save_session("s1", SessionState(user_id="u1", connection_id="new-sid"))
+    assert repo.release_connection_id("s1", "old-sid") is False  # a stale socket
+    assert repo.get_session("s1").connection_id == "new-sid"
+    assert repo.release_connection_id("s1", "new-sid") is True
+    assert repo.get_session("s1").connection_id is None

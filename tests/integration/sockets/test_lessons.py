@@ -487,3 +487,16 @@ def test_pausing_anywhere_any_number_of_times_loses_and_repeats_nothing(server, 
         assert [d["step_number"] for n, d in events if n == "step_complete"] == [1, 2, 3, 4]
     finally:
         ana.close()
+
+
+def test_a_resume_right_behind_a_pause_waits_for_it_and_loses_nothing(server, student):
+    ana = student("impaciente@example.com")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_until(lambda: sum(n == "content_chunk" for n, _ in ana.events) >= 3)
+    ana.client.emit("pause_explanation", {})
+    ana.client.emit("resume_explanation", {})  # without waiting for explanation_paused
+    ana.wait_for("feedback_request", timeout=20)
+    assert not any(n == "error" for n, _ in ana.events), ana.events
+    events = lesson_events(ana)
+    assert [n for n, _ in events].count("explanation_resumed") == 1
+    assert texts_by_step(events) == {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}

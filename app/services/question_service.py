@@ -59,6 +59,7 @@ class ChargedAnswer:
     interaction_id: str
     credits_remaining: int
     daily_remaining: int
+    usage_id: str  # the spend, to refund if the lesson cannot be given after all
 
 
 class QuestionService:
@@ -234,6 +235,7 @@ class QuestionService:
             interaction_id=interaction_id,
             credits_remaining=receipt.credits_remaining,
             daily_remaining=receipt.daily_remaining,
+            usage_id=receipt.usage_id,
         )
 
     def mark_completed(self, interaction_id: str) -> None:

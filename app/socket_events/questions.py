@@ -3,14 +3,19 @@ stream)."""
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app
 from flask_socketio import SocketIO, emit
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.controllers.validation import parse_model
+from app.errors import AppError
 from app.models.ask import HAS_LETTER_OR_DIGIT, MAX_CONTEXT_BYTES, AskRequest
 from app.socket_events.connection import current_socket
 from app.utils.phrases import ESTIMATED_MS, pick_phrase
+
+log = logging.getLogger(__name__)
 
 
 class AskQuestionIn(BaseModel):
@@ -55,9 +60,22 @@ def ask(data: object, *, follow_up: bool) -> None:
         completed=False,
         on_lookup=waiting,
     )
-    container.streaming.start(
-        socket.session_id,
-        charged.answer,
-        interaction_id=charged.interaction_id,
-        follow_up=follow_up,
-    )
+    try:
+        container.streaming.start(
+            socket.session_id,
+            charged.answer,
+            interaction_id=charged.interaction_id,
+            follow_up=follow_up,
+        )
+    except AppError:
+        # Charged, but the lesson could not start (the session expired, Redis failed): the
+        # student does not pay for a lesson they never got.
+        try:
+            container.credits.refund(
+                user_id=socket.user_id,
+                usage_id=charged.usage_id,
+                reason="the lesson could not start",
+            )
+        except AppError as exc:
+            log.error("refund of spend %s failed: %s", charged.usage_id, exc)
+        raise

@@ -500,3 +500,21 @@ def test_a_resume_right_behind_a_pause_waits_for_it_and_loses_nothing(server, st
     events = lesson_events(ana)
     assert [n for n, _ in events].count("explanation_resumed") == 1
     assert texts_by_step(events) == {i + 1: s["content"] for i, s in enumerate(DOCUMENT["steps"])}
+
+
+def test_a_lesson_that_cannot_start_is_not_paid_for(server, student):
+    ana = student("caducada@example.com")
+    session_id = ana.wait_for("connection_established")["session_id"]
+    server.container.redis.delete(f"session:{session_id}")  # the session expired meanwhile
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    assert ana.wait_for("error")["code"] == "INVALID_INPUT"
+    with server.container.db.transaction() as conn:
+        left = conn.execute(
+            "SELECT credits_remaining, daily_used FROM profiles"
+            " WHERE email = 'caducada@example.com'"
+        ).fetchone()
+        refunds = conn.execute(
+            "SELECT count(*) AS n FROM credit_usage u JOIN profiles p ON p.id = u.user_id"
+            " WHERE p.email = 'caducada@example.com' AND u.credits_used < 0"
+        ).fetchone()["n"]
+    assert left == {"credits_remaining": 100, "daily_used": 0} and refunds == 1

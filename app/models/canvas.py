@@ -293,18 +293,3 @@ CanvasCommand = Annotated[
     | Template,
     Field(discriminator="type"),
 ]
-CANVAS_COMMAND_TYPES = (
-    "rectangle",
-    "circle",
-    "line",
-    "arrow",
-    "text",
-    "latex",
-    "polygon",
-    "polyline",
-    "axes",
-    "function_plot",
-    "highlight",
-    "clear",
-    "template",
-)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -95,7 +95,7 @@ def question_out(row: dict[str, Any]) -> QuestionOut:
     )
 
 
-SUBJECTS = (
+Subject = Literal[
     "algebra",
     "aritmetica",
     "geometria",
@@ -104,7 +104,8 @@ SUBJECTS = (
     "fisica",
     "quimica",
     "estadistica",
-)
+]
+SUBJECTS: tuple[str, ...] = get_args(Subject)
 
 
 class BankQuestionIn(BaseModel):
@@ -113,16 +114,7 @@ class BankQuestionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     code: str = Field(pattern=r"^(19|20)\d{2}[A-Z][a-z]+\d{1,3}$", description="2024Algebra14")
-    subject: Literal[
-        "algebra",
-        "aritmetica",
-        "geometria",
-        "trigonometria",
-        "calculo",
-        "fisica",
-        "quimica",
-        "estadistica",
-    ]
+    subject: Subject
     topic: str = Field(min_length=1, max_length=120)
     difficulty: Difficulty
     question: str = Field(min_length=5, max_length=2_000)

@@ -95,7 +95,10 @@ class AnswerService:
     def import_answers(self, entries: Any) -> ImportReport:
         """All or nothing: every entry is validated before the first write, and all rows are
         upserted in one transaction."""
-        documents = validate_documents(entries)
+        return self.import_documents(validate_documents(entries))
+
+    def import_documents(self, documents: list[AnswerDocument]) -> ImportReport:
+        """Upsert documents already validated (`validate_documents`), in one transaction."""
         hashes = [generate_hash(document.question) for document in documents]
         # Evict before writing too: if Redis is down the import stops here with nothing written,
         # instead of leaving a cached copy of the old lesson streaming for up to a day.

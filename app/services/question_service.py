@@ -238,6 +238,14 @@ class QuestionService:
             usage_id=receipt.usage_id,
         )
 
+    def refund(self, user_id: str, charged: ChargedAnswer, reason: str) -> None:
+        """Give back a question's charge when its lesson could not be given after all: the
+        student does not pay for what they never got. A refund that fails is logged."""
+        try:
+            self.credits.refund(user_id=user_id, usage_id=charged.usage_id, reason=reason)
+        except AppError as exc:
+            log.error("refund of spend %s failed: %s", charged.usage_id, exc)
+
     def mark_completed(self, interaction_id: str) -> None:
         with self.db.transaction() as conn:
             self.interactions.mark_completed(conn, interaction_id)

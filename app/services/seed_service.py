@@ -59,12 +59,11 @@ class SeedService:
         """Upsert the bank questions and import the lessons (all checked before any write)."""
         questions = self.read_questions()
         answers = self.read_answers()
-        if answers:
-            validate_documents(answers)  # (import_answers checks again; nothing written yet)
+        documents = validate_documents(answers) if answers else []
         with self.db.transaction() as conn:
             for question in questions:
                 self.questions.upsert(conn, question.model_dump())
-        report = self.answers.import_answers(answers) if answers else None
+        report = self.answers.import_documents(documents) if documents else None
         log.info("seed content: %d questions, %d answers", len(questions), len(answers))
         return SeedReport(
             questions=len(questions), answers=report.created + report.updated if report else 0

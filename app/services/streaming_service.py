@@ -329,9 +329,6 @@ class StreamingService:
             lesson.cancelled = True
         self._runs.clear()
 
-    def live_count(self) -> int:
-        return len(self._runs)
-
     # -- taking and releasing a lesson ------------------------------------------------------
     def _pause(self, session_id: str) -> bool:
         """Stop the session's streaming lesson at its next chunk, wherever it runs. False when
@@ -682,13 +679,15 @@ class StreamingService:
             events: list[Event] = [("error", exc.to_payload())]
             if state is not None and state.lesson_run == lesson.run:
                 events.append(("explanation_paused", self._position_of(self._snapshot(state))))
-            self._record(
+            paused = self._record(
                 lesson.session_id,
                 None,
                 events,
                 {"is_paused": True, "is_streaming": False, "lesson_run": None},
                 expect={"lesson_run": lesson.run},
-            ) or self._record(lesson.session_id, None, events[:1])
+            )
+            if not paused:  # taken over meanwhile: only the error is news
+                self._record(lesson.session_id, None, events[:1])
         except AppError:
             self.runtime.emit_to_session(
                 lesson.session_id, "error", exc.to_payload(), connection_id=None

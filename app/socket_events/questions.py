@@ -3,8 +3,6 @@ stream)."""
 
 from __future__ import annotations
 
-import logging
-
 from flask import current_app
 from flask_socketio import SocketIO, emit
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,8 +12,6 @@ from app.errors import AppError
 from app.models.ask import HAS_LETTER_OR_DIGIT, MAX_CONTEXT_BYTES, AskRequest
 from app.socket_events.connection import current_socket
 from app.utils.phrases import ESTIMATED_MS, pick_phrase
-
-log = logging.getLogger(__name__)
 
 
 class AskQuestionIn(BaseModel):
@@ -68,14 +64,6 @@ def ask(data: object, *, follow_up: bool) -> None:
             follow_up=follow_up,
         )
     except AppError:
-        # Charged, but the lesson could not start (the session expired, Redis failed): the
-        # student does not pay for a lesson they never got.
-        try:
-            container.credits.refund(
-                user_id=socket.user_id,
-                usage_id=charged.usage_id,
-                reason="the lesson could not start",
-            )
-        except AppError as exc:
-            log.error("refund of spend %s failed: %s", charged.usage_id, exc)
+        # Charged, but the lesson could not start (the session expired, Redis failed).
+        container.questions_pipeline.refund(socket.user_id, charged, "the lesson could not start")
         raise

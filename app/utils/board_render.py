@@ -74,7 +74,6 @@ def render_board(commands: list[dict[str, Any]]) -> Rendered:
                 artist.set_color("#c0392b")
         canvas.draw()
     renderer = canvas.get_renderer()
-    board_height = BOARD_HEIGHT
     for artist, described in labels + shapes:
         box = artist.get_window_extent(renderer)
         # (Display coordinates: origin bottom-left, in the figure's pixels.)
@@ -82,7 +81,7 @@ def render_board(commands: list[dict[str, Any]]) -> Rendered:
             box.x0 < -0.5
             or box.x1 > BOARD_WIDTH + 0.5
             or box.y0 < -0.5
-            or box.y1 > board_height + 0.5
+            or box.y1 > BOARD_HEIGHT + 0.5
         ):
             problems.append(f"{described} runs off the board")
     output = io.BytesIO()

@@ -23,6 +23,7 @@ BLUE = "#2980b9"
 GREEN = "#27ae60"
 ORANGE = "#e67e22"
 SOFT = "#95a5a6"
+PALETTE = (BLUE, GREEN, ORANGE, ACCENT, "#8e44ad", "#16a085", "#d35400", "#2c3e50")  # charts
 
 
 class TemplateError(ValueError):
@@ -423,7 +424,6 @@ def _bar_chart(p: dict[str, Any], box: Box) -> list[dict[str, Any]]:
         commands.append(_line(left - 6, y, left, y))
         commands.append(_text(left - 10, y + 5, tick_label(value), INK, 14, align="right"))
     slot = plot_w / count
-    palette = [BLUE, GREEN, ORANGE, ACCENT, "#8e44ad", "#16a085", "#d35400", "#2c3e50"]
     for i in range(count):
         height = max(0.0, values[i]) / scale_top * plot_h
         x = left + slot * i + slot * 0.15
@@ -434,8 +434,8 @@ def _bar_chart(p: dict[str, Any], box: Box) -> list[dict[str, Any]]:
                 "y": _r(bottom - max(height, 1)),
                 "width": _r(slot * 0.7),
                 "height": _r(max(height, 1)),
-                "color": palette[i % 8],
-                "fill": palette[i % 8],
+                "color": PALETTE[i % len(PALETTE)],
+                "fill": PALETTE[i % len(PALETTE)],
             }
         )
         commands.append(_text(_r(x + slot * 0.35), bottom + 22, labels[i], INK, 14, align="center"))
@@ -573,7 +573,6 @@ def _pie_chart(p: dict[str, Any], box: Box) -> list[dict[str, Any]]:
         raise TemplateError("pie_chart needs positive values")
     radius = min(box.width, box.height) * 0.36
     cx, cy = box.cx, box.cy
-    palette = [BLUE, GREEN, ORANGE, ACCENT, "#8e44ad", "#16a085", "#d35400", "#2c3e50"]
     commands: list[dict[str, Any]] = []
     start = 90.0
     for i in range(count):
@@ -591,7 +590,7 @@ def _pie_chart(p: dict[str, Any], box: Box) -> list[dict[str, Any]]:
                 "type": "polygon",
                 "points": [[_r(cx), _r(cy)], *arc],
                 "color": "#ffffff",
-                "fill": palette[i % 8],
+                "fill": PALETTE[i % len(PALETTE)],
             }
         )
         middle = math.radians(start - sweep / 2)

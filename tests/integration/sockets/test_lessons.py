@@ -235,7 +235,10 @@ FOLLOW_UP = json.loads(FIXTURE.read_text())[1]  # ¿Cómo resuelvo x^2 - 5x + 6 
 
 
 def of(events, explanation_id):
-    return [(n, d) for n, d in events if d.get("explanation_id") == explanation_id]
+    """One explanation's events in seq order, as a client applies them (an event recorded just
+    before a takeover can be delivered just after the takeover's own)."""
+    mine = [(n, d) for n, d in events if d.get("explanation_id") == explanation_id]
+    return sorted(mine, key=lambda event: event[1].get("seq", 0))
 
 
 def test_a_follow_up_question_pauses_the_lesson_and_offers_to_continue_it(server, student):

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -82,6 +82,23 @@ class LiveLesson:
         }
 
 
+@contextmanager
+def _session_lock(locks: dict[str, tuple[threading.Lock, int]], session_id: str) -> Iterator[None]:
+    """One holder at a time per session, waiters in arrival order; the lock is forgotten when
+    nobody holds or waits for it."""
+    lock, users = locks.get(session_id, (threading.Lock(), 0))
+    locks[session_id] = (lock, users + 1)
+    try:
+        with lock:
+            yield
+    finally:
+        lock, users = locks[session_id]
+        if users <= 1:
+            del locks[session_id]
+        else:
+            locks[session_id] = (lock, users - 1)
+
+
 @dataclass
 class _RecordBatch:
     """Lesson records waiting for the same round trip."""
@@ -118,21 +135,13 @@ class StreamingService:
         self._batch_lock = threading.Lock()
         # A student's playback events are handled concurrently (one greenlet each); they take
         # effect in the order they arrived, one at a time per session.
-        self._session_locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._order_locks: dict[str, tuple[threading.Lock, int]] = {}
+        # A session's events are recorded and sent one batch at a time, so they leave this
+        # process in seq order (a takeover never overtakes a chunk recorded just before it).
+        self._send_locks: dict[str, tuple[threading.Lock, int]] = {}
 
-    @contextmanager
-    def _in_order(self, session_id: str) -> Iterator[None]:
-        lock, users = self._session_locks.get(session_id, (threading.Lock(), 0))
-        self._session_locks[session_id] = (lock, users + 1)
-        try:
-            with lock:
-                yield
-        finally:
-            lock, users = self._session_locks[session_id]
-            if users <= 1:
-                del self._session_locks[session_id]
-            else:
-                self._session_locks[session_id] = (lock, users - 1)
+    def _in_order(self, session_id: str) -> AbstractContextManager[None]:
+        return _session_lock(self._order_locks, session_id)
 
     # -- control --------------------------------------------------------------------------
     def start(
@@ -731,6 +740,17 @@ class StreamingService:
         """Record events (and session fields) and send them to the student. A lesson's events
         are fenced by its run: once the lesson was paused, stopped or taken over, nothing is
         recorded or sent and the greenlet is told to stop (False)."""
+        with _session_lock(self._send_locks, session_id):
+            return self._record_and_send(session_id, lesson, events, session_fields, expect)
+
+    def _record_and_send(
+        self,
+        session_id: str,
+        lesson: LiveLesson | None,
+        events: list[Event],
+        session_fields: dict[str, Any] | None,
+        expect: dict[str, Any] | None,
+    ) -> bool:
         if lesson is not None:
             recorded = self._record_batched(
                 (session_id, events, session_fields, {"lesson_run": lesson.run})

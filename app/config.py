@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4.1-mini"
     openai_transcribe_model: str = "gpt-4o-mini-transcribe"
+    openai_max_tokens: int = Field(default=2000, ge=200, le=16_000)  # per answer (the seed's)
+    openai_timeout: float = Field(default=30.0, gt=0, le=600)  # per attempt, between bytes
+    openai_max_retries: int = Field(default=2, ge=0, le=10)  # timeouts, 429 and 5xx
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65_535)
     async_mode: Literal["gevent", "eventlet", "threading"] = "gevent"

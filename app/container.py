@@ -15,6 +15,7 @@ from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.auth_repo import AuthRepository
 from app.repositories.base import Database, create_pool, create_redis
 from app.repositories.canvas_library_repo import CanvasLibraryRepository
+from app.repositories.generation_repo import GenerationRepository
 from app.repositories.interaction_repo import InteractionRepository
 from app.repositories.migration_repo import MigrationRepository
 from app.repositories.profile_repo import ProfileRepository
@@ -23,11 +24,13 @@ from app.repositories.session_repo import SessionRepository
 from app.repositories.step_feedback_repo import StepFeedbackRepository
 from app.repositories.study_repo import StudyRepository
 from app.services.account_service import AccountService
+from app.services.ai_service import AIService, build_client
 from app.services.answer_service import AnswerService
 from app.services.auth_service import AuthService, DevTokenService, LogoutService
 from app.services.connection_service import ConnectionService
 from app.services.credit_service import CreditService
 from app.services.feedback_service import FeedbackService, ReviewRules
+from app.services.generation_service import GenerationService
 from app.services.health_service import HealthService
 from app.services.migration_service import MigrationService
 from app.services.question_bank_service import QuestionBankService
@@ -65,6 +68,8 @@ class Container:
     questions_pipeline: QuestionService
     seed: SeedService
     feedback: FeedbackService
+    ai: AIService
+    generation: GenerationService
 
     supabase_auth: SupabaseAuth | None = None
 
@@ -135,6 +140,27 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         step_feedback=step_feedback,
         bank=questions,
     )
+    gateway = FlaskSocketGateway()
+    generation_repo = GenerationRepository(redis_client)
+    ai = AIService(
+        client=build_client(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            timeout=settings.openai_timeout,
+            max_retries=settings.openai_max_retries,
+        ),
+        model=settings.openai_model,
+        max_tokens=settings.openai_max_tokens,
+        breaker=generation_repo,
+    )
+    generation = GenerationService(
+        ai=ai,
+        drafts=generation_repo,
+        db=db,
+        answers=ai_answers,
+        cache=sessions,
+        runtime=gateway,
+    )
     pipeline = QuestionService(
         db=db,
         answers=ai_answers,
@@ -147,8 +173,8 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         rate_limit=settings.rate_limit_questions,
         rate_window=settings.rate_limit_window,
         max_question_length=settings.max_question_length,
+        generation=generation,
     )
-    gateway = FlaskSocketGateway()
     dev_tokens = (
         DevTokenService(
             db=db,
@@ -197,6 +223,8 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             chunk_interval=settings.stream_chunk_interval_ms / 1000,
             chunk_chars=settings.stream_chunk_chars,
             complete_interaction=pipeline.mark_completed,
+            refund_interaction=pipeline.refund_interaction,
+            drafts=generation,
         ),
         supabase_auth=supabase_auth,
         accounts=accounts,
@@ -219,6 +247,8 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
                 min_helpful_ratio=settings.review_min_helpful_ratio,
             ),
         ),
+        ai=ai,
+        generation=generation,
     )
 
 

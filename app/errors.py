@@ -79,3 +79,33 @@ class ServiceUnavailable(AppError):
 
     def __init__(self, message: str | None = None, *, retry_after: int | None = 5, **kw: Any):
         super().__init__(message, retry_after=retry_after, **kw)
+
+
+class AiUnavailable(AppError):
+    """No stored answer, and the AI service cannot write one now (provider down, quota, an
+    answer that failed its checks). Never an invented answer instead."""
+
+    code = "AI_UNAVAILABLE"
+    http_status = 503
+    default_message = (
+        "Todavía no tenemos una explicación para esa pregunta y no podemos generarla ahora."
+    )
+
+
+class ContentRefused(AppError):
+    """A question we do not answer: flagged by moderation, or outside what students study
+    (then the message is the model's own kind refusal)."""
+
+    code = "CONTENT_REFUSED"
+    http_status = 422
+    default_message = "No podemos responder a esa pregunta. Pregúntanos algo de tus materias."
+
+
+class GenerationFailed(AiUnavailable):
+    """The answer being written failed after part of it was shown: the lesson ends there, and
+    the student is not charged for it."""
+
+    default_message = (
+        "No pudimos terminar de escribir esta explicación. No se te ha cobrado; "
+        "inténtalo de nuevo en un momento."
+    )

@@ -156,6 +156,13 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.fixture
 def clean_state(container: Container, redis_client: redis.Redis) -> Iterator[None]:
     """Every table emptied and re-seeded, the Redis database flushed: a fresh start."""
+    reset_database(container)
+    redis_client.flushdb()
+    yield
+
+
+def reset_database(container: Container) -> None:
+    """Every table of the container's database emptied and re-seeded."""
     with container.db.transaction() as conn:
         tables = conn.execute(
             """
@@ -168,8 +175,6 @@ def clean_state(container: Container, redis_client: redis.Redis) -> Iterator[Non
             "TRUNCATE " + ", ".join(row["name"] for row in tables) + " RESTART IDENTITY CASCADE"
         )
     container.migrations.seed()
-    redis_client.flushdb()
-    yield
 
 
 @pytest.fixture

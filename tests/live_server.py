@@ -103,7 +103,7 @@ def running_server(
             PORT=str(port),
             SECRET_KEY=TEST_SECRET,
             SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
-            LOG_LEVEL="WARNING",
+            LOG_LEVEL=env.pop("LOG_LEVEL", "WARNING"),
             **env,
         ),
         stdout=subprocess.PIPE,

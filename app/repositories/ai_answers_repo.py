@@ -11,7 +11,7 @@ from app.repositories.base import DbConnection
 _COLUMNS = """id, question_hash, question_text, normalized_question, answer_steps,
     total_duration, subject, usage_count, helpful_votes, total_votes, generated_by,
     prompt_tokens, completion_tokens, needs_review, review_reason, flagged_at, created_at,
-    updated_at"""
+    updated_at, prompt_version, checks_run, checks_passed, checks_failed"""
 
 
 class AiAnswersRepository:
@@ -33,16 +33,21 @@ class AiAnswersRepository:
         generated_by: str,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
+        answer_id: str | None = None,
+        prompt_version: str | None = None,
+        checks: tuple[int, int, int] = (0, 0, 0),
     ) -> tuple[dict[str, Any], bool]:
         """Insert or replace the answer for a hash, keeping its counters.
         Returns (row, created) where created is False when an existing answer was replaced.
         New steps clear a review mark: the rewrite is the review."""
         row = conn.execute(
             f"""
-            INSERT INTO ai_answers (question_hash, question_text, normalized_question,
+            INSERT INTO ai_answers (id, question_hash, question_text, normalized_question,
                 answer_steps, total_duration, subject, generated_by,
-                prompt_tokens, completion_tokens)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                prompt_tokens, completion_tokens, prompt_version,
+                checks_run, checks_passed, checks_failed)
+            VALUES (COALESCE(%s::uuid, gen_random_uuid()), %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                %s, %s, %s, %s)
             ON CONFLICT (question_hash) DO UPDATE SET
                 question_text = EXCLUDED.question_text,
                 normalized_question = EXCLUDED.normalized_question,
@@ -52,6 +57,10 @@ class AiAnswersRepository:
                 generated_by = EXCLUDED.generated_by,
                 prompt_tokens = EXCLUDED.prompt_tokens,
                 completion_tokens = EXCLUDED.completion_tokens,
+                prompt_version = EXCLUDED.prompt_version,
+                checks_run = EXCLUDED.checks_run,
+                checks_passed = EXCLUDED.checks_passed,
+                checks_failed = EXCLUDED.checks_failed,
                 needs_review = ai_answers.needs_review
                     AND ai_answers.answer_steps = EXCLUDED.answer_steps,
                 review_reason = CASE WHEN ai_answers.answer_steps = EXCLUDED.answer_steps
@@ -61,6 +70,7 @@ class AiAnswersRepository:
             RETURNING {_COLUMNS}, (xmax = 0) AS created
             """,
             (
+                answer_id,
                 question_hash,
                 question_text,
                 normalized_question,
@@ -70,6 +80,8 @@ class AiAnswersRepository:
                 generated_by,
                 prompt_tokens,
                 completion_tokens,
+                prompt_version,
+                *checks,
             ),
         ).fetchone()
         assert row is not None

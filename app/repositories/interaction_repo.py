@@ -82,5 +82,19 @@ class InteractionRepository:
         assert row is not None
         return row
 
-    def mark_completed(self, conn: DbConnection, interaction_id: str) -> None:
-        conn.execute("UPDATE interactions SET completed = TRUE WHERE id = %s", (interaction_id,))
+    def mark_completed(
+        self, conn: DbConnection, interaction_id: str, answer_id: str | None = None
+    ) -> bool:
+        """Mark the lesson seen to its end; an answer written during the lesson is named now
+        that it is stored. True when the interaction had no answer until now."""
+        row = conn.execute(
+            """
+            UPDATE interactions i SET completed = TRUE,
+                answer_id = COALESCE(i.answer_id, %s::uuid)
+            FROM (SELECT answer_id FROM interactions WHERE id = %s) before
+            WHERE i.id = %s
+            RETURNING before.answer_id IS NULL AND i.answer_id IS NOT NULL AS named
+            """,
+            (answer_id, interaction_id, interaction_id),
+        ).fetchone()
+        return bool(row and row["named"])

@@ -124,6 +124,14 @@ class ProfileRepository:
             (usage_id, user_id),
         ).fetchone()
 
+    def find_spend(self, conn: DbConnection, interaction_id: str):
+        """The charge of an interaction (its spend of credits), if any."""
+        return conn.execute(
+            "SELECT id, user_id FROM credit_usage WHERE interaction_id = %s AND credits_used > 0 "
+            "ORDER BY created_at LIMIT 1",
+            (interaction_id,),
+        ).fetchone()
+
     def refund_exists(self, conn: DbConnection, usage_id: str) -> bool:
         row = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM credit_usage WHERE action_type = 'refund' "

@@ -176,6 +176,15 @@ class CreditService:
             day=balance.today,
         )
 
+    def refund_interaction(self, interaction_id: str, reason: str) -> bool:
+        """Give back the charge of an interaction whose lesson could not be given (an answer
+        whose generation failed midway). False when there was nothing left to give back."""
+        with self.db.connection() as conn:
+            spend = self.profiles.find_spend(conn, interaction_id)
+        if spend is None:
+            return False
+        return self.refund(user_id=str(spend["user_id"]), usage_id=str(spend["id"]), reason=reason)
+
     def refund(self, *, user_id: str, usage_id: str, reason: str) -> bool:
         """Give back a spend (a failed answer). Idempotent: False if already refunded."""
         now = datetime.now(UTC)

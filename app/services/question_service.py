@@ -2,8 +2,10 @@
 find the stored answer (Redis cache, then PostgreSQL), charge the student and record the
 interaction. The live lesson over Socket.IO and POST /questions/ask both come through here.
 
-A question with no stored answer goes to the AI service; until that exists it is
-AI_UNAVAILABLE, with similar questions that do have answers, and nothing is charged.
+A question with no stored answer is written by the AI service while the student waits
+(`GenerationService`): the lesson starts as soon as its first step is written. When it cannot
+be written the student gets AI_UNAVAILABLE, with similar questions that do have answers, and
+nothing is charged.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.auth.verifier import Principal
-from app.errors import AppError, InvalidInput, NotFound, RateLimitExceeded, Unauthorized
+from app.errors import (
+    AiUnavailable,
+    AppError,
+    InvalidInput,
+    NotFound,
+    RateLimitExceeded,
+    Unauthorized,
+)
 from app.models.ask import AnswerDocumentOut, AskRequest, AskResult, SimilarQuestion
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.base import Database
@@ -24,7 +33,9 @@ from app.repositories.interaction_repo import InteractionRepository
 from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
 from app.services.account_service import AccountService
+from app.services.ai_service import GenerationRequest
 from app.services.credit_service import CreditService
+from app.services.generation_service import GenerationService, public_step
 from app.utils.canvas_commands import PREPARED_FORMAT, prepare_steps, templates_used
 from app.utils.text_processing import generate_hash, normalize_text
 
@@ -34,14 +45,6 @@ SIMILARITY_THRESHOLD = 0.45
 MAX_SIMILAR = 3
 
 
-class AiUnavailable(AppError):
-    code = "AI_UNAVAILABLE"
-    http_status = 503
-    default_message = (
-        "Todavía no tenemos una explicación para esa pregunta y no podemos generarla ahora."
-    )
-
-
 @dataclass(frozen=True)
 class StoredAnswer:
     answer_id: str
@@ -49,8 +52,11 @@ class StoredAnswer:
     question: str
     total_duration: int
     steps: list[dict[str, Any]]
-    source: str  # "cache" or "database"
+    source: str  # "cache", "database" or "generated"
     templates: list[str] = field(default_factory=list)  # canvas library drawings it uses
+    # Being written now: the generation's key, whose draft holds the steps still to come.
+    draft: str | None = None
+    total_steps: int | None = None  # announced; for a draft, the model's plan
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class QuestionService:
         rate_limit: int,
         rate_window: int,
         max_question_length: int,
+        generation: GenerationService | None = None,
     ):
         self.db = db
         self.answers = answers
@@ -89,6 +96,7 @@ class QuestionService:
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.max_question_length = max_question_length
+        self.generation = generation
 
     def check_question(self, question: str) -> None:
         if len(question) > self.max_question_length:
@@ -166,11 +174,13 @@ class QuestionService:
         """The whole answer at once: charged only when there is an answer to give."""
         charged = self.answer_and_charge(principal, request, session_id=session_id, completed=True)
         stored = charged.answer
+        if stored.draft is not None:
+            stored = self._whole(principal, charged)
         return AskResult(
             interaction_id=charged.interaction_id,
             answer_id=stored.answer_id,
             question_hash=stored.question_hash,
-            source="cache" if stored.source == "cache" else "database",
+            source=stored.source,  # type: ignore[arg-type]
             answer=AnswerDocumentOut(
                 question=stored.question or request.question,
                 total_duration=stored.total_duration,
@@ -188,6 +198,7 @@ class QuestionService:
         session_id: str | None,
         completed: bool,
         on_lookup: Callable[[], None] | None = None,
+        on_generate: Callable[[], None] | None = None,
     ) -> ChargedAnswer:
         """The pipeline up to the lesson: validate, rate-limit, find the stored answer, charge
         one credit and record the interaction (completed later for a streamed lesson)."""
@@ -197,8 +208,7 @@ class QuestionService:
         question_hash = generate_hash(request.question)
         stored = self.find_answer(question_hash, on_miss_in_cache=on_lookup)
         if stored is None:
-            similar = self.similar_questions(request.question)
-            raise AiUnavailable(details={"similar": [s.model_dump() for s in similar]})
+            stored = self._generate(principal, request, question_hash, on_generate)
         with self.db.transaction() as conn:
             if request.question_id and self.bank.get_by_id(conn, request.question_id) is None:
                 raise NotFound("No encontramos esa pregunta del banco.")
@@ -209,7 +219,8 @@ class QuestionService:
                 session_id=session_id,
                 question_text=request.question,
                 question_type=request.question_type,
-                answer_id=stored.answer_id,
+                # An answer being written has no row yet: it is named when the lesson ends.
+                answer_id=None if stored.draft else stored.answer_id,
                 question_id=request.question_id,
                 response_time_ms=int((time.monotonic() - started) * 1000),
                 credits_used=1,
@@ -226,10 +237,11 @@ class QuestionService:
             )
         # A statistic, counted outside the transaction: every student asking the same question
         # would otherwise wait on this row's lock until the others commit.
-        with self.db.connection() as conn:
-            self.answers.increment_usage(conn, stored.answer_id)
-            if stored.templates:
-                self.canvas.count_uses(conn, stored.templates)
+        if stored.draft is None:
+            with self.db.connection() as conn:
+                self.answers.increment_usage(conn, stored.answer_id)
+                if stored.templates:
+                    self.canvas.count_uses(conn, stored.templates)
         return ChargedAnswer(
             answer=stored,
             interaction_id=interaction_id,
@@ -246,6 +258,98 @@ class QuestionService:
         except AppError as exc:
             log.error("refund of spend %s failed: %s", charged.usage_id, exc)
 
-    def mark_completed(self, interaction_id: str) -> None:
+    def mark_completed(self, interaction_id: str, answer_id: str | None = None) -> None:
+        """The lesson was seen to its end. An answer written during it is stored by now: the
+        interaction names it and its use is counted."""
         with self.db.transaction() as conn:
-            self.interactions.mark_completed(conn, interaction_id)
+            named = self.interactions.mark_completed(conn, interaction_id, answer_id)
+            if named and answer_id:
+                self.answers.increment_usage(conn, answer_id)
+
+    def refund_interaction(self, interaction_id: str, reason: str) -> None:
+        try:
+            self.credits.refund_interaction(interaction_id, reason)
+        except AppError as exc:
+            log.error("refund of interaction %s failed: %s", interaction_id, exc)
+
+    # -- answers written now ----------------------------------------------------------------
+    def _generate(
+        self,
+        principal: Principal,
+        request: AskRequest,
+        question_hash: str,
+        on_generate: Callable[[], None] | None,
+    ) -> StoredAnswer:
+        """No stored answer: have one written, and return as soon as its first step is."""
+        try:
+            if self.generation is None or not self.generation.available:
+                raise AiUnavailable(details={"reason": "not_configured"})
+            draft = self.generation.begin(
+                question=request.question,
+                question_hash=question_hash,
+                request=self._generation_request(principal, request),
+                on_wait=on_generate,
+            )
+        except AiUnavailable as exc:
+            similar = self.similar_questions(request.question)
+            exc.details = {**(exc.details or {}), "similar": [s.model_dump() for s in similar]}
+            raise
+        steps = draft.steps
+        return StoredAnswer(
+            answer_id=draft.answer_id,
+            question_hash=question_hash,
+            question=request.question,
+            # Announced from the steps written so far, scaled to the plan.
+            total_duration=max(
+                1,
+                sum(int(step.get("duration", 15)) for step in steps)
+                * max(draft.total_steps, len(steps))
+                // max(1, len(steps)),
+            ),
+            steps=steps,
+            source="generated",
+            draft=None if draft.done else draft.key,
+            total_steps=draft.total_steps,
+        )
+
+    def _generation_request(self, principal: Principal, request: AskRequest) -> GenerationRequest:
+        with self.db.connection() as conn:
+            profile = self.accounts.profiles.get(conn, principal.user_id)
+            bank = self.bank.get_by_id(conn, request.question_id) if request.question_id else None
+        return GenerationRequest(
+            question=request.question,
+            learning_level=(profile or {}).get("learning_level"),
+            bank_question=(
+                {
+                    "question_text": bank["question"],
+                    "options": bank.get("options") or [],
+                    "correct_answer": bank.get("correct_answer"),
+                }
+                if bank
+                else None
+            ),
+        )
+
+    def _whole(self, principal: Principal, charged: ChargedAnswer) -> StoredAnswer:
+        """Wait for the rest of an answer being written (the HTTP ask returns it whole)."""
+        stored = charged.answer
+        assert self.generation is not None and stored.draft is not None
+        steps = list(stored.steps)
+        try:
+            while True:
+                step = self.generation.wait_step(stored.draft, len(steps))
+                if not isinstance(step, dict):
+                    break
+                steps.append(public_step(step))
+        except AppError:
+            self.refund(principal.user_id, charged, "the answer could not be written")
+            raise
+        self.mark_completed(charged.interaction_id, stored.answer_id)
+        return StoredAnswer(
+            answer_id=stored.answer_id,
+            question_hash=stored.question_hash,
+            question=stored.question,
+            total_duration=sum(int(step.get("duration", 15)) for step in steps),
+            steps=steps,
+            source="generated",
+        )

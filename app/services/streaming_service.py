@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from app.errors import AppError, InvalidInput
+from app.errors import AppError, GenerationFailed, InvalidInput
 from app.models.session import SessionState, utcnow_iso
 from app.repositories.session_repo import LessonRecord, RecordedEvents, SessionRepository
 from app.services.question_service import StoredAnswer
@@ -28,6 +28,17 @@ from app.services.session_service import SessionService
 from app.utils.chunking import commands_due, split_into_chunks
 
 log = logging.getLogger(__name__)
+
+
+class DraftSource(Protocol):
+    """Where the steps of an answer still being written come from (the generation service)."""
+
+    def wait_step(
+        self, key: str, index: int, *, stop: Callable[[], bool] = ...
+    ) -> dict[str, Any] | bool | None:
+        """The step once written; None when the answer ended before it; False when `stop()`
+        turned true first. Raises GenerationFailed."""
+        ...
 
 
 class LessonRuntime(Protocol):
@@ -122,10 +133,14 @@ class StreamingService:
         runtime: LessonRuntime,
         chunk_interval: float,
         chunk_chars: int,
-        complete_interaction: Callable[[str], None] | None = None,
+        complete_interaction: Callable[[str, str | None], None] | None = None,
+        refund_interaction: Callable[[str, str], None] | None = None,
+        drafts: DraftSource | None = None,
     ):
         self.sessions = sessions
         self.complete_interaction = complete_interaction
+        self.refund_interaction = refund_interaction
+        self.drafts = drafts
         self.session_repo = session_repo  # lesson events, their replay stream, the lesson's run
         self.runtime = runtime
         self.chunk_interval = chunk_interval
@@ -487,6 +502,9 @@ class StreamingService:
     ) -> None:
         try:
             self._stream(lesson, answer, first_step, first_position, fresh)
+        except GenerationFailed as exc:
+            log.warning("lesson %s ended: its answer could not be written", lesson.explanation_id)
+            self._end_unwritten(lesson, exc)
         except AppError as exc:
             log.warning("lesson %s stopped: %s", lesson.explanation_id, exc)
             self._report(lesson, exc)
@@ -517,8 +535,9 @@ class StreamingService:
                     "explanation_start",
                     {
                         "explanation_id": lesson.explanation_id,
-                        "total_steps": len(steps),
+                        "total_steps": answer.total_steps or len(steps),
                         "estimated_duration": answer.total_duration,
+                        "being_written": answer.draft is not None,
                         "question_hash": answer.question_hash,
                         "answer_id": answer.answer_id,
                         "kind": "interruption" if lesson.parent else "lesson",
@@ -530,7 +549,16 @@ class StreamingService:
                     },
                 )
             )
-        for index in range(first_step, len(steps)):
+        index = first_step
+        ready = self._step_ready(lesson, answer, index)
+        if ready is None:  # paused or stopped while the step was being written
+            if not lesson.cancelled:
+                self._paused(lesson, index, first_position, pending)
+            return
+        if not ready:  # the answer ended with the step before (paused at its end)
+            self._complete(lesson, answer, pending, [], started)
+            return
+        while True:
             step = steps[index]
             number = index + 1
             content = step.get("content", "")
@@ -613,37 +641,95 @@ class StreamingService:
                     "duration_actual": int((time.monotonic() - step_started) * 1000),
                 },
             )
-            if index + 1 < len(steps):
+            ready = self._step_ready(lesson, answer, index + 1)
+            if ready:
                 pending.append(complete)  # sent with the next step's first chunk
+                index += 1
                 continue
-            if lesson.interaction_id and self.complete_interaction is not None:
-                # Recorded before the student is told the lesson is done.
-                self.complete_interaction(lesson.interaction_id)
-            self._record(
-                session_id,
+            if ready is None:  # paused or stopped while the next step was being written
+                if not lesson.cancelled:
+                    self._paused(lesson, index + 1, 0, [*pending, complete])
+                return
+            self._complete(lesson, answer, pending, [complete], started)
+            return
+
+    def _step_ready(self, lesson: LiveLesson, answer: StoredAnswer, index: int) -> bool | None:
+        """Whether the answer has a step at `index`, waiting for it while the answer is being
+        written; None when the lesson was paused or stopped meanwhile."""
+        if index < len(answer.steps):
+            return True
+        if answer.draft is None or self.drafts is None:
+            return False
+        step = self.drafts.wait_step(
+            answer.draft, index, stop=lambda: lesson.cancelled or lesson.pause_requested
+        )
+        if step is False:
+            return None
+        if not isinstance(step, dict):
+            return False
+        answer.steps.append(step)
+        return True
+
+    def _complete(
+        self,
+        lesson: LiveLesson,
+        answer: StoredAnswer,
+        pending: list[Event],
+        last: list[Event],
+        started: float,
+    ) -> None:
+        if lesson.interaction_id and self.complete_interaction is not None:
+            # Recorded before the student is told the lesson is done.
+            self.complete_interaction(lesson.interaction_id, answer.answer_id)
+        self._record(
+            lesson.session_id,
+            lesson,
+            [
+                *pending,
+                *last,
+                (
+                    "explanation_complete",
+                    {
+                        "explanation_id": lesson.explanation_id,
+                        "total_duration": int((time.monotonic() - started) * 1000),
+                        "steps_completed": len(answer.steps),
+                    },
+                ),
+                (
+                    "feedback_request",
+                    {
+                        "explanation_id": lesson.explanation_id,
+                        "answer_id": answer.answer_id,
+                    },
+                ),
+                *self._offer_to_continue(lesson),
+            ],
+            self._after(lesson),
+        )
+
+    def _end_unwritten(self, lesson: LiveLesson, exc: GenerationFailed) -> None:
+        """The answer being written failed after what the student saw: the lesson ends there
+        (nothing to resume) and its charge is given back."""
+        if lesson.interaction_id and self.refund_interaction is not None:
+            self.refund_interaction(lesson.interaction_id, "the answer could not be written")
+        try:
+            ended = self._record(
+                lesson.session_id,
                 lesson,
-                [
-                    *pending,
-                    complete,
-                    (
-                        "explanation_complete",
-                        {
-                            "explanation_id": lesson.explanation_id,
-                            "total_duration": int((time.monotonic() - started) * 1000),
-                            "steps_completed": len(steps),
-                        },
-                    ),
-                    (
-                        "feedback_request",
-                        {
-                            "explanation_id": lesson.explanation_id,
-                            "answer_id": answer.answer_id,
-                        },
-                    ),
-                    *self._offer_to_continue(lesson),
-                ],
-                self._after(lesson),
+                [("error", exc.to_payload())],
+                self._after_failure(lesson),
             )
+            if not ended:  # taken over meanwhile: only the error is news
+                self._record(lesson.session_id, None, [("error", exc.to_payload())])
+        except AppError:
+            self.runtime.emit_to_session(
+                lesson.session_id, "error", exc.to_payload(), connection_id=None
+            )
+
+    def _after_failure(self, lesson: LiveLesson) -> dict[str, Any]:
+        if lesson.parent is None:
+            return dict(ENDED)
+        return {**self._after(lesson), "feedback_context": None}
 
     # -- helpers --------------------------------------------------------------------------
     def _offer_to_continue(self, lesson: LiveLesson) -> list[Event]:

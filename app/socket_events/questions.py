@@ -8,7 +8,7 @@ from flask_socketio import SocketIO, emit
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.controllers.validation import parse_model
-from app.errors import AppError
+from app.errors import AiUnavailable, AppError
 from app.models.ask import HAS_LETTER_OR_DIGIT, MAX_CONTEXT_BYTES, AskRequest
 from app.socket_events.connection import current_socket
 from app.utils.phrases import ESTIMATED_MS, pick_phrase
@@ -49,13 +49,19 @@ def ask(data: object, *, follow_up: bool) -> None:
             {"phrase": phrase, "category": category, "estimated_time": ESTIMATED_MS[category]},
         )
 
-    charged = container.questions_pipeline.answer_and_charge(
-        socket.principal,
-        request,
-        session_id=socket.session_id,
-        completed=False,
-        on_lookup=waiting,
-    )
+    try:
+        charged = container.questions_pipeline.answer_and_charge(
+            socket.principal,
+            request,
+            session_id=socket.session_id,
+            completed=False,
+            on_lookup=waiting,
+            on_generate=lambda: waiting("thinking"),
+        )
+    except AiUnavailable as exc:
+        if (exc.details or {}).get("reason") == "provider":
+            waiting("problem")  # the seed's phrase, then the error with similar questions
+        raise
     try:
         container.streaming.start(
             socket.session_id,

@@ -19,6 +19,8 @@ PHRASES: dict[str, list[str]] = {
         "Preparando la pizarra...",
         "Ordenando las ideas...",
     ],
+    # The seed's phrase when the AI provider fails (then the error follows).
+    "problem": ["Disculpa, hay un problema temporal"],
     "resuming": [
         "Seguimos donde lo dejamos...",
         "Retomemos la explicación...",
@@ -28,9 +30,9 @@ PHRASES: dict[str, list[str]] = {
 }
 
 # Milliseconds the client may expect to wait, by category (a hint for its progress animation).
-ESTIMATED_MS = {"searching": 1000, "thinking": 4000, "resuming": 300}
+ESTIMATED_MS = {"searching": 1000, "thinking": 4000, "resuming": 300, "problem": 0}
 
 
 def pick_phrase(category: str, last: str | None, rng: random.Random | None = None) -> str:
-    options = [phrase for phrase in PHRASES[category] if phrase != last]
+    options = [phrase for phrase in PHRASES[category] if phrase != last] or PHRASES[category]
     return (rng or random).choice(options)

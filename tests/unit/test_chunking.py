@@ -73,7 +73,8 @@ def test_waiting_phrases_never_repeat_back_to_back():
     from app.utils.phrases import PHRASES, pick_phrase
 
     rng = random.Random(3)
-    for category in PHRASES:
+    # ("problem" is the seed's one phrase for a failing provider, said as it is.)
+    for category in (name for name, phrases in PHRASES.items() if len(phrases) > 1):
         last = None
         for _ in range(200):
             phrase = pick_phrase(category, last, rng)

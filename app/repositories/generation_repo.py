@@ -1,0 +1,177 @@
+"""Redis state of answer generation: the one-call-per-question lock, the draft that students
+follow while the answer is written, and the provider's circuit breaker.
+
+- `ai_lock:{key}`: the generator's token, with a lease it renews at every step; a crashed
+  generator's lock lapses by itself.
+- `ai_draft:{key}` (hash: status, answer_id, total_steps, subject, error) and
+  `ai_draft_steps:{key}` (list of prepared steps, in order), with an expiry: what every
+  process's lessons read while the answer is being written.
+- `ai_breaker:failures` (a counter over a window) and `ai_breaker:open` (set while open).
+
+`key` is the question's hash with the prompt version and model, so a new prompt or model never
+follows an older generation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import redis
+
+from app.repositories.base import redis_call
+
+DRAFT_TTL_SECONDS = 3_600
+
+# Release the lock only if it is still ours (its lease may have lapsed and another taken it).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+# A step is appended only while the generator still holds the lock: a generator whose lease
+# lapsed (it stalled) cannot write into a draft that another has started again.
+_PUSH_STEP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local n = redis.call('RPUSH', KEYS[3], ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return n
+"""
+# Count a failure in a window; at the threshold the breaker opens for a cool-down.
+_FAILURE = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if n >= tonumber(ARGV[2]) then
+    redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+    redis.call('DEL', KEYS[1])
+end
+return n
+"""
+
+
+def lock_key(key: str) -> str:
+    return f"ai_lock:{key}"
+
+
+def draft_key(key: str) -> str:
+    return f"ai_draft:{key}"
+
+
+def draft_steps_key(key: str) -> str:
+    return f"ai_draft_steps:{key}"
+
+
+BREAKER_FAILURES = "ai_breaker:failures"
+BREAKER_OPEN = "ai_breaker:open"
+
+
+class GenerationRepository:
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+        self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
+        self._push = client.register_script(_PUSH_STEP)
+        self._failure = client.register_script(_FAILURE)
+
+    # -- the lock -------------------------------------------------------------------------
+    @redis_call
+    def acquire(self, key: str, token: str, *, lease_seconds: float) -> bool:
+        return bool(self.redis.set(lock_key(key), token, nx=True, px=int(lease_seconds * 1000)))
+
+    @redis_call
+    def renew(self, key: str, token: str, *, lease_seconds: float) -> bool:
+        return bool(self._renew(keys=[lock_key(key)], args=[token, int(lease_seconds * 1000)]))
+
+    @redis_call
+    def release(self, key: str, token: str) -> None:
+        self._release(keys=[lock_key(key)], args=[token])
+
+    @redis_call
+    def is_locked(self, key: str) -> bool:
+        return bool(self.redis.exists(lock_key(key)))
+
+    # -- the draft ------------------------------------------------------------------------
+    @redis_call
+    def start_draft(self, key: str, *, answer_id: str) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(draft_key(key), draft_steps_key(key))
+            pipe.hset(draft_key(key), mapping={"status": "generating", "answer_id": answer_id})
+            pipe.expire(draft_key(key), DRAFT_TTL_SECONDS)
+            pipe.execute()
+
+    @redis_call
+    def update_draft(self, key: str, **fields: Any) -> None:
+        values = {name: json.dumps(value) for name, value in fields.items()}
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(draft_key(key), mapping=cast(Any, values))
+            pipe.expire(draft_key(key), DRAFT_TTL_SECONDS)
+            pipe.expire(draft_steps_key(key), DRAFT_TTL_SECONDS)
+            pipe.execute()
+
+    @redis_call
+    def push_step(
+        self, key: str, token: str, step: dict[str, Any], *, lease_seconds: float
+    ) -> int | None:
+        """Append a finished step; None when the lock is no longer the generator's."""
+        count = self._push(
+            keys=[lock_key(key), draft_key(key), draft_steps_key(key)],
+            args=[
+                token,
+                json.dumps(step, ensure_ascii=False),
+                DRAFT_TTL_SECONDS,
+                int(lease_seconds * 1000),
+            ],
+        )
+        return None if int(count) < 0 else int(count)
+
+    @redis_call
+    def get_draft(self, key: str) -> dict[str, Any] | None:
+        raw = self.redis.hgetall(draft_key(key))
+        if not raw:
+            return None
+        draft: dict[str, Any] = {}
+        for name, value in raw.items():
+            name = name.decode() if isinstance(name, bytes) else name
+            value = value.decode() if isinstance(value, bytes) else value
+            draft[name] = value if name in {"status", "answer_id"} else json.loads(value)
+        return draft
+
+    @redis_call
+    def draft_steps(self, key: str, start: int = 0) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self.redis.lrange(draft_steps_key(key), start, -1)]
+
+    @redis_call
+    def finish_draft(self, key: str, status: str, **fields: Any) -> None:
+        values = {name: json.dumps(value) for name, value in fields.items()}
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(draft_key(key), mapping=cast(Any, {"status": status, **values}))
+            pipe.expire(draft_key(key), DRAFT_TTL_SECONDS)
+            pipe.expire(draft_steps_key(key), DRAFT_TTL_SECONDS)
+            pipe.execute()
+
+    # -- the breaker ----------------------------------------------------------------------
+    @redis_call
+    def breaker_open(self) -> bool:
+        return bool(self.redis.exists(BREAKER_OPEN))
+
+    @redis_call
+    def record_failure(self, *, window_seconds: int, threshold: int, open_seconds: int) -> int:
+        return int(
+            self._failure(
+                keys=[BREAKER_FAILURES, BREAKER_OPEN],
+                args=[window_seconds, threshold, open_seconds],
+            )
+        )
+
+    @redis_call
+    def open_breaker(self, *, seconds: int) -> None:
+        self.redis.set(BREAKER_OPEN, "1", ex=seconds)
+
+    @redis_call
+    def record_success(self) -> None:
+        self.redis.delete(BREAKER_FAILURES)

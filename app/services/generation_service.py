@@ -1,0 +1,306 @@
+"""Answers written while students wait: one LLM call per new question across every process,
+followed live by every student who asks it meanwhile.
+
+The first asker of an unanswered question takes the question's lock and starts a generator
+(a background greenlet) that writes each finished step into the question's draft in Redis;
+every asker, that one included, waits for the first step and then streams the lesson from the
+draft, step by step as it grows. When the answer is complete and valid it is stored in
+PostgreSQL and the answer cache, and the draft says where; if the generation fails, the draft
+says so and every lesson following it ends with an error, its charge given back. Nothing partial
+is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.errors import AiUnavailable, AppError, ContentRefused, GenerationFailed
+from app.models.answer import AnswerStep
+from app.repositories.ai_answers_repo import AiAnswersRepository
+from app.repositories.base import Database
+from app.repositories.generation_repo import GenerationRepository
+from app.repositories.session_repo import SessionRepository
+from app.services.ai_prompt import PROMPT_VERSION
+from app.services.ai_service import (
+    AIService,
+    Finished,
+    GenerationRequest,
+    Planned,
+    Refused,
+    StepWritten,
+)
+from app.utils.canvas_commands import PREPARED_FORMAT, prepare_steps, templates_used
+from app.utils.text_processing import normalize_text
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.05
+
+
+class Runtime(Protocol):
+    def spawn(self, target: Callable[..., Any], *args: Any) -> Any: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class DraftAnswer:
+    """A generation a lesson can start on: the steps written so far."""
+
+    key: str
+    answer_id: str
+    steps: list[dict[str, Any]]
+    total_steps: int
+    done: bool
+
+
+class GenerationService:
+    def __init__(
+        self,
+        *,
+        ai: AIService,
+        drafts: GenerationRepository,
+        db: Database,
+        answers: AiAnswersRepository,
+        cache: SessionRepository,
+        runtime: Runtime,
+        lock_lease_seconds: float = 30.0,
+        first_step_timeout: float = 90.0,
+        step_timeout: float = 90.0,
+    ):
+        self.ai = ai
+        self.drafts = drafts
+        self.db = db
+        self.answers = answers
+        self.cache = cache
+        self.runtime = runtime
+        self.lock_lease_seconds = lock_lease_seconds
+        self.first_step_timeout = first_step_timeout
+        self.step_timeout = step_timeout
+
+    @property
+    def available(self) -> bool:
+        return self.ai.available
+
+    def key_for(self, question_hash: str) -> str:
+        """The generation's key: the same question under another prompt or model is another
+        generation."""
+        return f"{question_hash}:{PROMPT_VERSION}:{self.ai.model}"
+
+    # -- askers ---------------------------------------------------------------------------
+    def begin(
+        self,
+        *,
+        question: str,
+        question_hash: str,
+        request: GenerationRequest,
+        on_wait: Callable[[], None] | None = None,
+    ) -> DraftAnswer:
+        """Start the question's generation, or join the one running, and wait for its first
+        step. Raises ContentRefused (moderation, or a question outside the domain) or
+        AiUnavailable."""
+        key = self.key_for(question_hash)
+        draft = self.drafts.get_draft(key)
+        if draft is None or self._abandoned(key, draft):
+            self._start(key, question=question, question_hash=question_hash, request=request)
+        if on_wait is not None:
+            on_wait()
+        deadline = time.monotonic() + self.first_step_timeout
+        while True:
+            draft = self.drafts.get_draft(key)
+            if draft is None:
+                raise AiUnavailable()
+            self._raise_if_ended_badly(key, draft)
+            steps = self.drafts.draft_steps(key)
+            if steps or draft["status"] == "done":
+                return DraftAnswer(
+                    key=key,
+                    answer_id=draft["answer_id"],
+                    steps=[public_step(step) for step in steps],
+                    total_steps=max(int(draft.get("total_steps") or 0), len(steps)),
+                    done=draft["status"] == "done",
+                )
+            if time.monotonic() > deadline:
+                raise AiUnavailable()
+            self.runtime.sleep(POLL_SECONDS)
+
+    def wait_step(
+        self, key: str, index: int, *, stop: Callable[[], bool] = lambda: False
+    ) -> dict[str, Any] | bool | None:
+        """The step at `index` of a draft once it is written; None when the answer ended
+        before it; False when `stop()` became true first. Raises GenerationFailed when the
+        generation failed (after what was shown)."""
+        deadline = time.monotonic() + self.step_timeout
+        while True:
+            steps = self.drafts.draft_steps(key, index)
+            if steps:
+                return public_step(steps[0])
+            draft = self.drafts.get_draft(key)
+            if draft is None:
+                raise GenerationFailed()
+            if draft["status"] == "done":
+                steps = self.drafts.draft_steps(key, index)
+                return public_step(steps[0]) if steps else None
+            if draft["status"] != "generating" or self._abandoned(key, draft):
+                raise GenerationFailed()
+            if time.monotonic() > deadline:
+                raise GenerationFailed()
+            if stop():
+                return False
+            self.runtime.sleep(POLL_SECONDS)
+
+    def _abandoned(self, key: str, draft: dict[str, Any]) -> bool:
+        """A failed generation, or one whose generator died (its lock lapsed)."""
+        if draft["status"] == "failed":
+            return True
+        return draft["status"] == "generating" and not self.drafts.is_locked(key)
+
+    def _raise_if_ended_badly(self, key: str, draft: dict[str, Any]) -> None:
+        if draft["status"] == "refused":
+            raise ContentRefused(
+                draft.get("message") or None, details={"reason": draft.get("reason", "flagged")}
+            )
+        if draft["status"] == "failed" or self._abandoned(key, draft):
+            reason = draft.get("reason")
+            raise AiUnavailable(
+                draft.get("message") or None, details={"reason": reason} if reason else None
+            )
+
+    # -- the generator --------------------------------------------------------------------
+    def _start(
+        self, key: str, *, question: str, question_hash: str, request: GenerationRequest
+    ) -> None:
+        if not self.ai.available:
+            raise AiUnavailable(details={"reason": "not_configured"})
+        token = str(uuid.uuid4())
+        if not self.drafts.acquire(key, token, lease_seconds=self.lock_lease_seconds):
+            return  # another asker's generator just started: follow it
+        self.drafts.start_draft(key, answer_id=str(uuid.uuid4()))
+        self.runtime.spawn(self._generate, key, token, question, question_hash, request)
+
+    def _generate(
+        self,
+        key: str,
+        token: str,
+        question: str,
+        question_hash: str,
+        request: GenerationRequest,
+    ) -> None:
+        started = time.monotonic()
+        try:
+            self.ai.moderate(question)
+            for event in self.ai.generate(request):
+                if isinstance(event, Planned):
+                    self.drafts.update_draft(
+                        key, total_steps=event.total_steps, subject=event.subject
+                    )
+                elif isinstance(event, StepWritten):
+                    self._push(key, token, event.step)
+                elif isinstance(event, Refused):
+                    self.drafts.finish_draft(
+                        key, "refused", message=event.message[:500], reason="out_of_scope"
+                    )
+                    return
+                elif isinstance(event, Finished):
+                    self._store(key, question, question_hash, event)
+                    log.info(
+                        "answer generated in %d ms: %d steps, %d+%d tokens, %d calls, "
+                        "checks %d/%d passed",
+                        (time.monotonic() - started) * 1000,
+                        len(event.steps),
+                        event.prompt_tokens,
+                        event.completion_tokens,
+                        event.calls,
+                        event.checks.passes,
+                        event.checks.checks,
+                    )
+        except ContentRefused as exc:
+            self.drafts.finish_draft(key, "refused", reason="flagged", message=exc.message)
+        except AppError as exc:
+            log.warning("generation of %s failed: %s", question_hash[:12], exc)
+            self._fail(
+                key,
+                exc.message if isinstance(exc, AiUnavailable) else None,
+                (exc.details or {}).get("reason") if isinstance(exc.details, dict) else None,
+            )
+        except Exception:
+            log.exception("generation of %s failed", question_hash[:12])
+            self._fail(key, None, None)
+        finally:
+            with contextlib.suppress(AppError):  # (else it lapses by itself)
+                self.drafts.release(key, token)
+
+    def _push(self, key: str, token: str, step: AnswerStep) -> None:
+        written = self.drafts.draft_steps(key)
+        # Laid out after the steps before it, exactly as the whole answer will be.
+        prepared = prepare_steps([*_raw(written), _step_json(step)])[-1]
+        prepared["_raw"] = _step_json(step)
+        if (
+            self.drafts.push_step(key, token, prepared, lease_seconds=self.lock_lease_seconds)
+            is None
+        ):
+            raise AiUnavailable()  # the lock lapsed: this generator stalled and lost it
+
+    def _store(self, key: str, question: str, question_hash: str, done: Finished) -> None:
+        draft = self.drafts.get_draft(key) or {}
+        steps_json = [_step_json(step) for step in done.steps]
+        total = sum(step.duration for step in done.steps)
+        with self.db.transaction() as conn:
+            row, _ = self.answers.upsert(
+                conn,
+                question_hash=question_hash,
+                question_text=question,
+                normalized_question=normalize_text(question),
+                answer_steps=steps_json,
+                total_duration=total,
+                subject=done.subject,
+                generated_by=self.ai.model,
+                prompt_tokens=done.prompt_tokens,
+                completion_tokens=done.completion_tokens,
+                answer_id=draft.get("answer_id"),
+                prompt_version=PROMPT_VERSION,
+                checks=(done.checks.checks, done.checks.passes, done.checks.failures),
+            )
+        prepared = prepare_steps(steps_json)
+        self.cache.cache_answer(
+            question_hash,
+            prepared,
+            total,
+            answer_id=str(row["id"]),
+            question=question,
+            format=PREPARED_FORMAT,
+            templates=templates_used(steps_json),
+        )
+        self.drafts.finish_draft(
+            key, "done", answer_id=str(row["id"]), total_steps=len(done.steps), total_duration=total
+        )
+
+    def _fail(self, key: str, message: str | None, reason: str | None) -> None:
+        # When Redis is gone too, the lock lapses and followers see the generator died.
+        with contextlib.suppress(AppError):
+            self.drafts.finish_draft(key, "failed", message=message, reason=reason)
+
+
+def _step_json(step: AnswerStep) -> dict[str, Any]:
+    return {
+        **step.model_dump(mode="json", exclude_none=True, exclude={"canvas"}),
+        "canvas": [
+            command.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+            for command in step.canvas
+        ],
+    }
+
+
+def _raw(prepared: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [step["_raw"] for step in prepared]
+
+
+def public_step(step: dict[str, Any]) -> dict[str, Any]:
+    """A draft's step as a lesson sends it (without what the generator keeps for itself)."""
+    return {name: value for name, value in step.items() if name != "_raw"}

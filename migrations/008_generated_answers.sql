@@ -1,0 +1,9 @@
+-- Generated answers carry the prompt version that wrote them (so a new prompt can regenerate
+-- older answers deliberately) and what the checks of their mathematics found.
+ALTER TABLE ai_answers
+    ADD COLUMN IF NOT EXISTS prompt_version TEXT,
+    ADD COLUMN IF NOT EXISTS checks_run INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS checks_passed INTEGER NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS checks_failed INTEGER NOT NULL DEFAULT 0;
+
+COMMENT ON COLUMN ai_answers.prompt_version IS 'prompt that generated it; NULL for manual answers';

@@ -1,0 +1,297 @@
+"""Answers written by the LLM while the student waits, over real sockets from a real server
+process, with the real `openai` SDK talking to the fake OpenAI server on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import reset_database
+from tests.fake_openai import Reply, document_reply, error_reply, running_fake_openai
+from tests.integration.sockets.test_connection import ADDRESSES, Student
+from tests.live_server import running_server
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "answers.json"
+LESSON = json.loads(FIXTURE.read_text())[0]  # ¿Qué es una derivada? (4 steps, with drawings)
+GENERATED = {
+    "refusal": None,
+    "subject": "calculo",
+    "total_steps": len(LESSON["steps"]),
+    "steps": LESSON["steps"],
+}
+MODEL = "gpt-test-mini"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with running_fake_openai(tokens_per_second=3_000) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(pg_server_url, redis_url, tmp_path_factory, fake):
+    with running_server(
+        pg_server_url,
+        redis_url,
+        tmp_path_factory.mktemp("generated"),
+        STREAM_CHUNK_INTERVAL_MS="10",
+        STREAM_CHUNK_CHARS="40",
+        TRUSTED_PROXIES="127.0.0.1",
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake.base_url,
+        OPENAI_MODEL=MODEL,
+        OPENAI_MAX_RETRIES="1",
+        OPENAI_TIMEOUT="5",
+    ) as live:
+        yield live
+
+
+@pytest.fixture(autouse=True)
+def _fresh(fake, server):
+    """No reply, call or stored answer of another test (the server has its own database)."""
+    fake.reset()
+    reset_database(server.container)
+    yield
+
+
+@pytest.fixture
+def student(server):
+    created = []
+
+    def make(email: str = "ana@example.com") -> Student:
+        token = server.container.dev_tokens.issue(email=email)
+        with server.container.db.transaction() as conn:
+            conn.execute("UPDATE profiles SET daily_limit = 100, credits_remaining = 100")
+        one = Student(server.url, next(ADDRESSES))
+        one.connect(token)
+        created.append(one)
+        return one
+
+    yield make
+    for one in created:
+        one.close()
+
+
+def events_named(student: Student, name: str) -> list[dict]:
+    return [data for event, data in student.events if event == name]
+
+
+def texts_by_step(student: Student) -> dict[int, str]:
+    chunks = sorted(events_named(student, "content_chunk"), key=lambda d: d["seq"])
+    steps: dict[int, str] = {}
+    for data in chunks:
+        steps[data["step_number"]] = steps.get(data["step_number"], "") + data["chunk"]
+    return steps
+
+
+def credits_of(server, email: str = "ana@example.com") -> int:
+    with server.container.db.connection() as conn:
+        row = conn.execute(
+            "SELECT p.credits_remaining FROM profiles p JOIN auth.users u ON u.id = p.id "
+            "WHERE u.email = %s",
+            (email,),
+        ).fetchone()
+    return row["credits_remaining"]
+
+
+def stored_answers(server) -> list[dict]:
+    with server.container.db.connection() as conn:
+        return conn.execute(
+            "SELECT id, question_text, generated_by, prompt_version, prompt_tokens, "
+            "completion_tokens, answer_steps FROM ai_answers WHERE generated_by <> 'manual'"
+        ).fetchall()
+
+
+def test_a_new_question_starts_streaming_before_its_answer_is_written(server, fake, student):
+    # 50 tokens per second, as a real model writes: the whole answer takes many seconds.
+    fake.answer("derivada", document_reply(GENERATED, tokens_per_second=50))
+    ana = student()
+    asked = time.monotonic()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_for("step_start", timeout=30)
+    first_step_after = time.monotonic() - asked
+    # Searching the store, then the model thinking.
+    assert [p["category"] for p in events_named(ana, "waiting_phrase")] == [
+        "searching",
+        "thinking",
+    ]
+    ana.wait_for("feedback_request", timeout=90)
+    whole_after = time.monotonic() - asked
+    # The first step is shown once it is written, long before the answer is.
+    assert first_step_after < whole_after / 2
+    start = ana.wait_for("explanation_start")
+    assert start["being_written"] is True and start["total_steps"] == 4
+    # The student saw exactly the answer the model wrote, step by step.
+    assert texts_by_step(ana) == {
+        n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)
+    }
+    [row] = stored_answers(server)
+    assert row["generated_by"] == MODEL and row["prompt_version"]
+    assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+    assert str(row["id"]) == start["answer_id"] == ana.wait_for("feedback_request")["answer_id"]
+    with server.container.db.connection() as conn:
+        interaction = conn.execute("SELECT answer_id, completed FROM interactions").fetchone()
+    assert str(interaction["answer_id"]) == str(row["id"]) and interaction["completed"]
+    assert credits_of(server) == 99
+    # The next student gets it from the store: no second call.
+    ben = student("ben@example.com")
+    ben.client.emit("ask_question", {"question": "que es una derivada"})
+    ben.wait_for("feedback_request", timeout=30)
+    assert len(fake.calls()) == 1
+    assert texts_by_step(ben) == texts_by_step(ana)
+
+
+def test_many_students_asking_one_new_question_make_one_llm_call(server, fake, student):
+    fake.answer("derivada", document_reply(GENERATED, tokens_per_second=400))
+    many = [student(f"s{n}@example.com") for n in range(6)]
+    barrier = threading.Barrier(len(many))
+
+    def ask(one: Student) -> None:
+        barrier.wait()
+        one.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+
+    threads = [threading.Thread(target=ask, args=(one,)) for one in many]
+    for thread in threads:
+        thread.start()
+    for one in many:
+        one.wait_for("feedback_request", timeout=60)
+    assert len(fake.calls()) == 1
+    assert len(fake.calls("/v1/moderations")) == 1
+    expected = {n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)}
+    for one in many:
+        assert texts_by_step(one) == expected
+    assert len(stored_answers(server)) == 1
+
+
+def test_a_generation_cut_midway_ends_the_lesson_refunds_and_stores_nothing(server, fake, student):
+    text = json.dumps(GENERATED, ensure_ascii=False)
+    second_step = text.index(LESSON["steps"][2]["title"])  # inside the third step
+    fake.answer("derivada", Reply(content=text, cut_after=second_step, tokens_per_second=800))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    error = ana.wait_for("error", timeout=30)
+    assert error["code"] == "AI_UNAVAILABLE"
+    # What was written before the cut was shown; nothing after it.
+    shown = texts_by_step(ana)
+    assert shown[1] == LESSON["steps"][0]["content"]
+    assert 3 not in shown
+    assert not events_named(ana, "explanation_complete")
+    assert stored_answers(server) == []
+    assert credits_of(server) == 100  # charged, then given back
+    # The lesson is over: there is nothing to resume.
+    ana.client.emit("resume_explanation", {})
+    ana.wait_until(lambda: len(events_named(ana, "error")) == 2, timeout=5)
+    assert events_named(ana, "error")[1]["code"] == "INVALID_INPUT"
+
+
+def test_a_flagged_question_is_refused_before_any_generation_and_not_charged(server, fake, student):
+    fake.flag_words.add("veneno")
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Cómo fabrico veneno en casa?"})
+    error = ana.wait_for("error", timeout=10)
+    assert error["code"] == "CONTENT_REFUSED"
+    assert fake.calls() == [] and len(fake.calls("/v1/moderations")) == 1
+    assert credits_of(server) == 100
+    assert stored_answers(server) == []
+
+
+def test_a_question_outside_the_subjects_gets_the_models_kind_refusal(server, fake, student):
+    refusal = "Me encantaría ayudarte, pero solo explico temas de tus materias. ¿Vemos alguno?"
+    fake.answer(
+        "chiste",
+        document_reply({"refusal": refusal, "subject": None, "total_steps": 0, "steps": []}),
+    )
+    ana = student()
+    ana.client.emit("ask_question", {"question": "Cuéntame un chiste de fútbol"})
+    error = ana.wait_for("error", timeout=10)
+    assert error["code"] == "CONTENT_REFUSED" and error["message"] == refusal
+    assert credits_of(server) == 100
+    assert stored_answers(server) == []
+    assert not events_named(ana, "explanation_start")
+
+
+def test_a_failing_provider_gets_the_seeds_phrase_and_similar_questions(server, fake, student):
+    server.container.answers.import_answers(json.loads(FIXTURE.read_text()))
+    fake.answer("derivada", error_reply(500, "server_error"))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada direccional?"})
+    error = ana.wait_for("error", timeout=20)
+    assert error["code"] == "AI_UNAVAILABLE"
+    assert "Disculpa, hay un problema temporal" in [
+        p["phrase"] for p in events_named(ana, "waiting_phrase")
+    ]
+    assert [s["question"] for s in error["details"]["similar"]] == ["¿Qué es una derivada?"]
+    assert len(fake.calls()) == 2  # the first try and the SDK's one retry
+    assert credits_of(server) == 100
+
+
+def test_an_exhausted_quota_is_not_retried_and_stops_further_calls(server, fake, student):
+    fake.answer("integral", error_reply(429, "insufficient_quota", "You exceeded your quota"))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una integral?"})
+    assert ana.wait_for("error", timeout=10)["code"] == "AI_UNAVAILABLE"
+    assert len(fake.calls()) == 1
+    ana.client.emit("ask_question", {"question": "¿Qué es una integral definida?"})
+    ana.wait_until(lambda: len(events_named(ana, "error")) == 2, timeout=10)
+    assert events_named(ana, "error")[1]["code"] == "AI_UNAVAILABLE"
+    assert len(fake.calls()) == 1  # the breaker is open: the provider is not called
+
+
+def test_repeated_failures_open_the_breaker_for_every_question(server, fake, student):
+    fake.default = lambda request: error_reply(503, "overloaded")
+    ana = student()
+    for n in range(6):
+        ana.client.emit("ask_question", {"question": f"¿Qué es el número {n}?"})
+        ana.wait_until(lambda n=n: len(events_named(ana, "error")) == n + 1, timeout=15)
+    calls = len(fake.calls())
+    assert calls == 5 * 2  # five questions with one retry each, then the breaker opened
+    assert events_named(ana, "error")[-1]["code"] == "AI_UNAVAILABLE"
+
+
+def test_an_invalid_step_is_repaired_once_by_the_model(server, fake, student):
+    broken = json.loads(json.dumps(GENERATED))
+    broken["steps"][1]["canvas"] = [{"type": "circle", "x": 10, "y": 10, "radius": -5}]
+    fake.script(document_reply(broken), document_reply(GENERATED))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_for("feedback_request", timeout=30)
+    assert texts_by_step(ana)[2] == LESSON["steps"][1]["content"]
+    assert len(fake.calls()) == 2
+    repair = fake.calls()[1]
+    assert repair.body.get("stream") in (None, False)
+    assert "radius" in repair.user_message
+    assert len(stored_answers(server)) == 1
+
+
+def test_an_answer_invalid_twice_is_dropped(server, fake, student):
+    fake.answer("derivada", Reply(content='{"refusal": null, "steps": [{"title": 5'))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    assert ana.wait_for("error", timeout=20)["code"] == "AI_UNAVAILABLE"
+    assert len(fake.calls()) == 2
+    assert stored_answers(server) == [] and credits_of(server) == 100
+
+
+def test_the_http_ask_returns_the_whole_generated_answer(server, fake):
+    fake.answer("derivada", document_reply(GENERATED))
+    token = server.container.dev_tokens.issue(email="ana@example.com")
+
+    response = requests.post(
+        f"{server.url}/api/v1/questions/ask",
+        json={"question": "¿Qué es una derivada?"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["source"] == "generated"
+    assert [s["content"] for s in body["answer"]["steps"]] == [
+        s["content"] for s in LESSON["steps"]
+    ]
+    assert str(stored_answers(server)[0]["id"]) == body["answer_id"]

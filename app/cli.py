@@ -15,6 +15,8 @@ from flask.cli import AppGroup
 
 from app.devstack import DevStackError
 from app.errors import AppError
+from app.services.ai_prompt import PROMPT_VERSION
+from app.services.generation_jobs import run_generation
 
 db_cli = AppGroup("db", help="Database migrations and seed data.")
 answers_cli = AppGroup("answers", help="Precomputed answers (answer documents).")
@@ -110,6 +112,59 @@ def answers_export(out: Path | None) -> None:
         click.echo(f"{len(documents)} answer(s) written to {out}", err=True)
     else:
         click.echo(text)
+
+
+@answers_cli.command("generate")
+@click.option("--subject", help="Only bank questions of this subject")
+@click.option("--code", "codes", multiple=True, help="This bank question (again); repeatable")
+@click.option("--stale", is_flag=True, help="Also rewrite answers an older prompt wrote")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many answers")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32))
+@click.option("--dry-run", is_flag=True, help="List what would be written, call nothing")
+def answers_generate(
+    subject: str | None,
+    codes: tuple[str, ...],
+    stale: bool,
+    limit: int | None,
+    concurrency: int,
+    dry_run: bool,
+) -> None:
+    """Have the AI write the explanations of bank questions that lack one. Each answer is
+    stored as soon as it is written, so an interrupted run resumes where it stopped."""
+    container = current_app.extensions["pizarra"]
+    settings = container.settings
+    with backing_services():
+        todo = container.answers.bank_answers_to_write(
+            prompt_version=PROMPT_VERSION,
+            subject=subject,
+            codes=list(codes) or None,
+            stale=stale,
+            limit=limit,
+        )
+        if not todo:
+            click.echo("every bank question already has an answer")
+            return
+        if dry_run:
+            for item in todo:
+                click.echo(f"{item.code}\t{item.reason}\t{item.question[:70]}")
+            click.echo(f"{len(todo)} answer(s) would be written", err=True)
+            return
+        if not container.generation.available:
+            _fail("OPENAI_API_KEY is not set: there is no model to write answers with.")
+        report = run_generation(container.generation, todo, concurrency)
+    cost = (
+        report.prompt_tokens * settings.openai_price_input
+        + report.completion_tokens * settings.openai_price_output
+    ) / 1_000_000
+    click.echo(
+        f"{report.done} written, {report.failed} failed, {report.refused} refused, "
+        f"{report.busy} being written elsewhere; tokens: {report.prompt_tokens} in, "
+        f"{report.completion_tokens} out; estimated cost: ${cost:.4f}"
+    )
+    for code, message in report.failures:
+        click.echo(f"  - {code}: {message}", err=True)
+    if report.failed:
+        sys.exit(1)
 
 
 @answers_cli.command("preview")

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     openai_max_tokens: int = Field(default=2000, ge=200, le=16_000)  # per answer (the seed's)
     openai_timeout: float = Field(default=30.0, gt=0, le=600)  # per attempt, between bytes
     openai_max_retries: int = Field(default=2, ge=0, le=10)  # timeouts, 429 and 5xx
+    # USD per million tokens, for the cost `answers generate` reports (the model's list price).
+    openai_price_input: float = Field(default=0.40, ge=0, le=1_000)
+    openai_price_output: float = Field(default=1.60, ge=0, le=1_000)
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65_535)
     async_mode: Literal["gevent", "eventlet", "threading"] = "gevent"

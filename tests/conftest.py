@@ -30,6 +30,7 @@ from psycopg.rows import dict_row
 from app.config import Settings
 from app.container import Container, build_container
 from app.devstack import EmbeddedPostgres, EmbeddedRedis, free_port
+from tests.fake_openai import FakeOpenAI, running_fake_openai
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 TEST_JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
@@ -200,6 +201,21 @@ def issue_token(container: Container):
 
 def auth_header(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """The fake OpenAI server on loopback (the only stand-in the suite allows), for tests that
+    point a server process or a command at it; its replies and counts are reset per test."""
+    with running_fake_openai() as fake:
+        yield fake
+
+
+@pytest.fixture
+def openai_fake(fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    fake_openai.reset()
+    yield fake_openai
+    fake_openai.reset()
 
 
 def build_test_container(**overrides: object) -> Container:

@@ -88,6 +88,15 @@ class AiAnswersRepository:
         created = row.pop("created")
         return row, created
 
+    def origins(self, conn: DbConnection, hashes: list[str]) -> dict[str, dict[str, Any]]:
+        """Who wrote the answers of these hashes (generated_by, prompt_version), by hash."""
+        rows = conn.execute(
+            "SELECT question_hash, generated_by, prompt_version FROM ai_answers "
+            "WHERE question_hash = ANY(%s)",
+            (hashes,),
+        ).fetchall()
+        return {row["question_hash"]: row for row in rows}
+
     def increment_usage(self, conn: DbConnection, answer_id: str) -> int | None:
         row = conn.execute(
             "UPDATE ai_answers SET usage_count = usage_count + 1 WHERE id = %s "

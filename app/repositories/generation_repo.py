@@ -3,7 +3,8 @@ follow while the answer is written, and the provider's circuit breaker.
 
 - `ai_lock:{key}`: the generator's token, with a lease it renews at every step; a crashed
   generator's lock lapses by itself.
-- `ai_draft:{key}` (hash: status, answer_id, total_steps, subject, error) and
+- `ai_draft:{key}` (hash of JSON values: status, answer_id, total_steps, subject, message,
+  reason, tokens) and
   `ai_draft_steps:{key}` (list of prepared steps, in order), with an expiry: what every
   process's lessons read while the answer is being written.
 - `ai_breaker:failures` (a counter over a window) and `ai_breaker:open` (set while open).
@@ -100,7 +101,10 @@ class GenerationRepository:
     def start_draft(self, key: str, *, answer_id: str) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(draft_key(key), draft_steps_key(key))
-            pipe.hset(draft_key(key), mapping={"status": "generating", "answer_id": answer_id})
+            pipe.hset(
+                draft_key(key),
+                mapping={"status": json.dumps("generating"), "answer_id": json.dumps(answer_id)},
+            )
             pipe.expire(draft_key(key), DRAFT_TTL_SECONDS)
             pipe.execute()
 
@@ -134,12 +138,7 @@ class GenerationRepository:
         raw = self.redis.hgetall(draft_key(key))
         if not raw:
             return None
-        draft: dict[str, Any] = {}
-        for name, value in raw.items():
-            name = name.decode() if isinstance(name, bytes) else name
-            value = value.decode() if isinstance(value, bytes) else value
-            draft[name] = value if name in {"status", "answer_id"} else json.loads(value)
-        return draft
+        return {str(name): json.loads(value) for name, value in raw.items()}
 
     @redis_call
     def draft_steps(self, key: str, start: int = 0) -> list[dict[str, Any]]:
@@ -147,9 +146,9 @@ class GenerationRepository:
 
     @redis_call
     def finish_draft(self, key: str, status: str, **fields: Any) -> None:
-        values = {name: json.dumps(value) for name, value in fields.items()}
+        values = {name: json.dumps(value) for name, value in {"status": status, **fields}.items()}
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(draft_key(key), mapping=cast(Any, {"status": status, **values}))
+            pipe.hset(draft_key(key), mapping=cast(Any, values))
             pipe.expire(draft_key(key), DRAFT_TTL_SECONDS)
             pipe.expire(draft_steps_key(key), DRAFT_TTL_SECONDS)
             pipe.execute()

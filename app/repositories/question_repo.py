@@ -39,6 +39,20 @@ class QuestionRepository:
         ).fetchone()
         return bool(row and row["created"])
 
+    def list_for_answers(
+        self, conn: DbConnection, *, subject: str | None, codes: list[str] | None
+    ) -> list[dict[str, Any]]:
+        """Bank questions (of a subject, or these codes), in code order."""
+        return conn.execute(
+            f"""
+            SELECT {_COLUMNS} FROM questions
+             WHERE (%(subject)s::text IS NULL OR subject = %(subject)s)
+               AND (%(codes)s::text[] IS NULL OR code = ANY(%(codes)s))
+             ORDER BY code
+            """,
+            {"subject": subject, "codes": codes},
+        ).fetchall()
+
     def get_by_id(self, conn: DbConnection, question_id: str) -> dict[str, Any] | None:
         return conn.execute(
             f"SELECT {_COLUMNS} FROM questions WHERE id = %s", (question_id,)

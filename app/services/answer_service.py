@@ -27,6 +27,17 @@ HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class AnswerToWrite:
+    """A bank question whose explanation the AI should write (or write again)."""
+
+    code: str
+    question: str
+    question_hash: str
+    bank_question: dict[str, Any]
+    reason: str  # "missing", "stale" (an older prompt wrote it) or "asked" (named by code)
+
+
 @dataclass
 class ImportReport:
     created: int = 0
@@ -91,6 +102,57 @@ class AnswerService:
         self.sessions = sessions
         self.step_feedback = step_feedback
         self.bank = bank
+
+    def bank_answers_to_write(
+        self,
+        *,
+        prompt_version: str,
+        subject: str | None = None,
+        codes: list[str] | None = None,
+        stale: bool = False,
+        limit: int | None = None,
+    ) -> list[AnswerToWrite]:
+        """Bank questions without an answer; with `stale`, also those answered by an older
+        prompt (manual answers are never replaced); questions named by `codes` always."""
+        with self.db.connection() as conn:
+            rows = self.bank.list_for_answers(conn, subject=subject, codes=codes or None)
+            if codes:
+                missing = sorted(set(codes) - {row["code"] for row in rows})
+                if missing:
+                    raise NotFound("No hay preguntas del banco con esos códigos.", details=missing)
+            hashes = {row["code"]: generate_hash(row["question"]) for row in rows}
+            origins = self.answers.origins(conn, list(hashes.values()))
+        todo: list[AnswerToWrite] = []
+        for row in rows:
+            origin = origins.get(hashes[row["code"]])
+            if codes:
+                reason = "asked"
+            elif origin is None:
+                reason = "missing"
+            elif (
+                stale
+                and origin["generated_by"] != "manual"
+                and origin["prompt_version"] != prompt_version
+            ):
+                reason = "stale"
+            else:
+                continue
+            todo.append(
+                AnswerToWrite(
+                    code=row["code"],
+                    question=row["question"],
+                    question_hash=hashes[row["code"]],
+                    bank_question={
+                        "question_text": row["question"],
+                        "options": row.get("options") or [],
+                        "correct_answer": row.get("correct_answer"),
+                    },
+                    reason=reason,
+                )
+            )
+            if limit is not None and len(todo) >= limit:
+                break
+        return todo
 
     def import_answers(self, entries: Any) -> ImportReport:
         """All or nothing: every entry is validated before the first write, and all rows are

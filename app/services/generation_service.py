@@ -50,6 +50,17 @@ class Runtime(Protocol):
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """How one generation ended (for `answers generate`)."""
+
+    status: str  # done, failed, refused or busy (another process is writing it)
+    answer_id: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    message: str | None = None
+
+
+@dataclass(frozen=True)
 class DraftAnswer:
     """A generation a lesson can start on: the steps written so far."""
 
@@ -172,6 +183,28 @@ class GenerationService:
                 draft.get("message") or None, details={"reason": reason} if reason else None
             )
 
+    def generate_now(
+        self, *, question: str, question_hash: str, request: GenerationRequest
+    ) -> Outcome:
+        """Write (or rewrite) an answer in the calling thread, under the same lock students'
+        generations take, and store it (for `answers generate`)."""
+        key = self.key_for(question_hash)
+        token = str(uuid.uuid4())
+        if not self.ai.available:
+            raise AiUnavailable(details={"reason": "not_configured"})
+        if not self.drafts.acquire(key, token, lease_seconds=self.lock_lease_seconds):
+            return Outcome(status="busy")
+        self.drafts.start_draft(key, answer_id=str(uuid.uuid4()))
+        self._generate(key, token, question, question_hash, request)
+        draft = self.drafts.get_draft(key) or {}
+        return Outcome(
+            status=draft.get("status", "failed"),
+            answer_id=draft.get("answer_id"),
+            prompt_tokens=int(draft.get("prompt_tokens") or 0),
+            completion_tokens=int(draft.get("completion_tokens") or 0),
+            message=draft.get("message"),
+        )
+
     # -- the generator --------------------------------------------------------------------
     def _start(
         self, key: str, *, question: str, question_hash: str, request: GenerationRequest
@@ -278,7 +311,13 @@ class GenerationService:
             templates=templates_used(steps_json),
         )
         self.drafts.finish_draft(
-            key, "done", answer_id=str(row["id"]), total_steps=len(done.steps), total_duration=total
+            key,
+            "done",
+            answer_id=str(row["id"]),
+            total_steps=len(done.steps),
+            total_duration=total,
+            prompt_tokens=done.prompt_tokens,
+            completion_tokens=done.completion_tokens,
         )
 
     def _fail(self, key: str, message: str | None, reason: str | None) -> None:

@@ -58,6 +58,8 @@ class RecordedRequest:
     body: dict[str, Any]
     headers: dict[str, str]
     at: float
+    streamed_chars: int = 0  # how much of a streamed reply was written
+    finished: bool = False  # the whole reply was written (the client did not leave early)
 
     @property
     def user_message(self) -> str:
@@ -316,6 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(pause)
                 chunk({"content": token})
                 sent += len(token)
+                request.streamed_chars = sent
             chunk({}, reply.finish_reason)
             if (request.body.get("stream_options") or {}).get("include_usage"):
                 event = {
@@ -329,6 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write_chunk(f"data: {json.dumps(event)}\n\n")
             self._write_chunk("data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
+            request.finished = True
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client went away (it cancelled)
 

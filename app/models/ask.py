@@ -57,7 +57,7 @@ class AskResult(BaseModel):
     interaction_id: str
     answer_id: str
     question_hash: str
-    source: Literal["cache", "database", "generated"]
+    source: Literal["cache", "database", "near", "generated"]
     answer: AnswerDocumentOut
     credits_remaining: int
     daily_remaining: int

@@ -11,7 +11,7 @@ from app.repositories.base import DbConnection
 _COLUMNS = """id, question_hash, question_text, normalized_question, answer_steps,
     total_duration, subject, usage_count, helpful_votes, total_votes, generated_by,
     prompt_tokens, completion_tokens, needs_review, review_reason, flagged_at, created_at,
-    updated_at, prompt_version, checks_run, checks_passed, checks_failed"""
+    updated_at, prompt_version, checks_run, checks_passed, checks_failed, follow_up_of"""
 
 
 class AiAnswersRepository:
@@ -36,6 +36,7 @@ class AiAnswersRepository:
         answer_id: str | None = None,
         prompt_version: str | None = None,
         checks: tuple[int, int, int] = (0, 0, 0),
+        follow_up_of: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Insert or replace the answer for a hash, keeping its counters.
         Returns (row, created) where created is False when an existing answer was replaced.
@@ -45,9 +46,9 @@ class AiAnswersRepository:
             INSERT INTO ai_answers (id, question_hash, question_text, normalized_question,
                 answer_steps, total_duration, subject, generated_by,
                 prompt_tokens, completion_tokens, prompt_version,
-                checks_run, checks_passed, checks_failed)
+                checks_run, checks_passed, checks_failed, follow_up_of)
             VALUES (COALESCE(%s::uuid, gen_random_uuid()), %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                %s, %s, %s, %s)
+                %s, %s, %s, %s, %s)
             ON CONFLICT (question_hash) DO UPDATE SET
                 question_text = EXCLUDED.question_text,
                 normalized_question = EXCLUDED.normalized_question,
@@ -82,6 +83,7 @@ class AiAnswersRepository:
                 completion_tokens,
                 prompt_version,
                 *checks,
+                follow_up_of,
             ),
         ).fetchone()
         assert row is not None
@@ -133,10 +135,10 @@ class AiAnswersRepository:
         )
         return conn.execute(
             """
-            SELECT question_text, question_hash,
+            SELECT question_text, question_hash, normalized_question,
                    similarity(normalized_question, %(q)s) AS similarity
               FROM ai_answers
-             WHERE normalized_question %% %(q)s
+             WHERE normalized_question %% %(q)s AND follow_up_of IS NULL
              ORDER BY similarity DESC, usage_count DESC
              LIMIT %(limit)s
             """,
@@ -179,7 +181,10 @@ class AiAnswersRepository:
         ).fetchall()
 
     def list_all(self, conn: DbConnection) -> list[dict[str, Any]]:
-        return conn.execute(f"SELECT {_COLUMNS} FROM ai_answers ORDER BY created_at, id").fetchall()
+        """Every answer to a question of its own (not the short answers of follow-ups)."""
+        return conn.execute(
+            f"SELECT {_COLUMNS} FROM ai_answers WHERE follow_up_of IS NULL ORDER BY created_at, id"
+        ).fetchall()
 
     def count(self, conn: DbConnection) -> int:
         row = conn.execute("SELECT count(*) AS n FROM ai_answers").fetchone()

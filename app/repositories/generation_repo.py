@@ -7,6 +7,8 @@ follow while the answer is written, and the provider's circuit breaker.
   reason, tokens) and
   `ai_draft_steps:{key}` (list of prepared steps, in order), with an expiry: what every
   process's lessons read while the answer is being written.
+- `ai_watchers:{key}` (set of the lessons following it) and `ai_abandoned:{key}` (set when the
+  last of them stopped): a generation nobody waits for any more stops, and costs no more.
 - `ai_breaker:failures` (a counter over a window) and `ai_breaker:open` (set while open).
 
 `key` is the question's hash with the prompt version and model, so a new prompt or model never
@@ -67,6 +69,25 @@ def draft_steps_key(key: str) -> str:
     return f"ai_draft_steps:{key}"
 
 
+def watchers_key(key: str) -> str:
+    return f"ai_watchers:{key}"
+
+
+def abandoned_key(key: str) -> str:
+    return f"ai_abandoned:{key}"
+
+
+# The last lesson following a generation leaves: the generation is abandoned. KEYS: watchers,
+# abandoned flag; ARGV: the watcher, ttl.
+_LEAVE = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then
+    redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+    return 1
+end
+return 0
+"""
+
+
 BREAKER_FAILURES = "ai_breaker:failures"
 BREAKER_OPEN = "ai_breaker:open"
 
@@ -78,6 +99,7 @@ class GenerationRepository:
         self._renew = client.register_script(_RENEW)
         self._push = client.register_script(_PUSH_STEP)
         self._failure = client.register_script(_FAILURE)
+        self._leave = client.register_script(_LEAVE)
 
     # -- the lock -------------------------------------------------------------------------
     @redis_call
@@ -100,7 +122,7 @@ class GenerationRepository:
     @redis_call
     def start_draft(self, key: str, *, answer_id: str) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(draft_key(key), draft_steps_key(key))
+            pipe.delete(draft_key(key), draft_steps_key(key), watchers_key(key), abandoned_key(key))
             pipe.hset(
                 draft_key(key),
                 mapping={"status": json.dumps("generating"), "answer_id": json.dumps(answer_id)},
@@ -152,6 +174,24 @@ class GenerationRepository:
             pipe.expire(draft_key(key), DRAFT_TTL_SECONDS)
             pipe.expire(draft_steps_key(key), DRAFT_TTL_SECONDS)
             pipe.execute()
+
+    # -- who follows it ----------------------------------------------------------------------
+    @redis_call
+    def watch(self, key: str, watcher: str) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(watchers_key(key), watcher)
+            pipe.expire(watchers_key(key), DRAFT_TTL_SECONDS)
+            pipe.delete(abandoned_key(key))
+            pipe.execute()
+
+    @redis_call
+    def unwatch(self, key: str, watcher: str) -> bool:
+        """True when that was the last lesson following the generation."""
+        return bool(self._leave(keys=[watchers_key(key), abandoned_key(key)], args=[watcher, 600]))
+
+    @redis_call
+    def abandoned(self, key: str) -> bool:
+        return bool(self.redis.exists(abandoned_key(key)))
 
     # -- the breaker ----------------------------------------------------------------------
     @redis_call

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MODERATION_MODEL = "omni-moderation-latest"
 TEMPORARY_PROBLEM = "Disculpa, hay un problema temporal"
+STOP_CHECK_SECONDS = 0.5
 
 
 class _Client(openai.OpenAI):
@@ -85,7 +86,8 @@ class GenerationRequest:
     question: str
     learning_level: str | None = None
     bank_question: dict[str, Any] | None = None  # question_text, options, correct_answer
-    follow_up_of: dict[str, Any] | None = None  # the step a follow-up question interrupts
+    # The step a follow-up question interrupts: question_hash, step_number, title, content.
+    follow_up_of: dict[str, Any] | None = None
     max_steps: int = MAX_GENERATED_STEPS
     max_tokens: int | None = None
 
@@ -198,10 +200,14 @@ class AIService:
             raise ContentRefused(details={"reason": "flagged"})
 
     # -- generation -----------------------------------------------------------------------
-    def generate(self, request: GenerationRequest) -> Iterator[GenerationEvent]:
+    def generate(
+        self, request: GenerationRequest, *, should_stop: Callable[[], bool] | None = None
+    ) -> Iterator[GenerationEvent]:
         """Write the answer: `Planned` once, a `StepWritten` per step as soon as it is complete
         and checked, then `Finished` (or `Refused` for a question outside the domain).
-        Raises AiUnavailable when no correct answer can be written."""
+        Raises AiUnavailable when no correct answer can be written, or when `should_stop()`
+        turns true (checked about twice a second while the model writes: nobody is waiting for
+        the answer any more, so it is not paid for any more)."""
         client = self._client()
         messages: list[dict[str, str]] = build_messages(
             request.question,
@@ -220,7 +226,7 @@ class AIService:
         while True:
             calls += 1
             if calls == 1:
-                document_events = self._streamed(client, messages, request, usage)
+                document_events = self._streamed(client, messages, request, usage, should_stop)
             else:
                 document_events = self._whole(client, messages, request, usage)
             try:
@@ -244,6 +250,18 @@ class AIService:
                         step = self._accept(index, data, shown, request, tally)
                         shown.append(step)
                         yield StepWritten(index, step)
+                        if len(shown) == request.max_steps:
+                            # All that is wanted (a follow-up's one step): stop paying for more.
+                            usage[1] = max(usage[1], len(raw) // 4)
+                            yield Finished(
+                                steps=shown,
+                                subject=subject,
+                                prompt_tokens=usage[0],
+                                completion_tokens=usage[1],
+                                checks=tally,
+                                calls=calls,
+                            )
+                            return
                     elif kind == "end":
                         if not shown:
                             raise _Rejected(
@@ -281,12 +299,6 @@ class AIService:
         request: GenerationRequest,
         tally: CheckTally,
     ) -> AnswerStep:
-        if index >= request.max_steps:
-            raise _Rejected(
-                index,
-                repair_message(f"- steps: como mucho {request.max_steps} pasos"),
-                "too many steps",
-            )
         try:
             step = AnswerStep.model_validate(drop_nulls(data))
         except ValidationError as exc:
@@ -312,9 +324,11 @@ class AIService:
         messages: list[dict[str, str]],
         request: GenerationRequest,
         usage: list[int],
+        should_stop: Callable[[], bool] | None = None,
     ) -> _DocumentEvents:
         """The first version, streamed: its refusal, plan and steps as they complete."""
         text = ""
+        next_check = time.monotonic() + STOP_CHECK_SECONDS
         finish: str | None = None
         emitted = 0
         planned = False
@@ -331,6 +345,11 @@ class AIService:
                         usage[1] += chunk.usage.completion_tokens
                     if not chunk.choices:
                         continue
+                    if should_stop is not None and time.monotonic() > next_check:
+                        next_check = time.monotonic() + STOP_CHECK_SECONDS
+                        if should_stop():
+                            log.info("generation abandoned: nobody is waiting for it")
+                            raise AiUnavailable(details={"reason": "abandoned"})
                     choice = chunk.choices[0]
                     finish = choice.finish_reason or finish
                     delta = choice.delta.content or ""

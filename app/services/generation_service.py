@@ -117,17 +117,17 @@ class GenerationService:
         step. Raises ContentRefused (moderation, or a question outside the domain) or
         AiUnavailable."""
         key = self.key_for(question_hash)
-        draft = self.drafts.get_draft(key)
-        if draft is None or self._abandoned(key, draft):
+        draft = self._current(key)
+        if draft is None or draft["status"] == "failed":
             self._start(key, question=question, question_hash=question_hash, request=request)
         if on_wait is not None:
             on_wait()
         deadline = time.monotonic() + self.first_step_timeout
         while True:
-            draft = self.drafts.get_draft(key)
+            draft = self._current(key)
             if draft is None:
                 raise AiUnavailable()
-            self._raise_if_ended_badly(key, draft)
+            self._raise_if_ended_badly(draft)
             steps = self.drafts.draft_steps(key)
             if steps or draft["status"] == "done":
                 return DraftAnswer(
@@ -152,13 +152,13 @@ class GenerationService:
             steps = self.drafts.draft_steps(key, index)
             if steps:
                 return public_step(steps[0])
-            draft = self.drafts.get_draft(key)
+            draft = self._current(key)
             if draft is None:
                 raise GenerationFailed()
             if draft["status"] == "done":
                 steps = self.drafts.draft_steps(key, index)
                 return public_step(steps[0]) if steps else None
-            if draft["status"] != "generating" or self._abandoned(key, draft):
+            if draft["status"] != "generating":
                 raise GenerationFailed()
             if time.monotonic() > deadline:
                 raise GenerationFailed()
@@ -166,18 +166,36 @@ class GenerationService:
                 return False
             self.runtime.sleep(POLL_SECONDS)
 
-    def _abandoned(self, key: str, draft: dict[str, Any]) -> bool:
-        """A failed generation, or one whose generator died (its lock lapsed)."""
-        if draft["status"] == "failed":
-            return True
-        return draft["status"] == "generating" and not self.drafts.is_locked(key)
+    def follow(self, key: str, lesson: str) -> None:
+        """A lesson streams this generation's answer."""
+        self.drafts.watch(key, lesson)
 
-    def _raise_if_ended_badly(self, key: str, draft: dict[str, Any]) -> None:
+    def leave(self, key: str, lesson: str) -> None:
+        """A lesson following this generation was stopped; if it was the last, the generation
+        stops too (at the model's next half second): nobody would see the rest."""
+        if self.drafts.unwatch(key, lesson):
+            log.info("generation %s abandoned by its last student", key[:12])
+
+    def _current(self, key: str) -> dict[str, Any] | None:
+        """The draft as it stands; one still "generating" whose lock has lapsed belongs to a
+        generator that died, and counts as failed."""
+        draft = self.drafts.get_draft(key)
+        if draft is None or draft["status"] != "generating" or self.drafts.is_locked(key):
+            return draft
+        # A generator ends its draft before it lets go of the lock: read it again, in case it
+        # ended between the two reads.
+        draft = self.drafts.get_draft(key)
+        if draft is not None and draft["status"] == "generating":
+            log.warning("the generator of %s died; its lock lapsed", key[:12])
+            return {**draft, "status": "failed"}
+        return draft
+
+    def _raise_if_ended_badly(self, draft: dict[str, Any]) -> None:
         if draft["status"] == "refused":
             raise ContentRefused(
                 draft.get("message") or None, details={"reason": draft.get("reason", "flagged")}
             )
-        if draft["status"] == "failed" or self._abandoned(key, draft):
+        if draft["status"] == "failed":
             reason = draft.get("reason")
             raise AiUnavailable(
                 draft.get("message") or None, details={"reason": reason} if reason else None
@@ -228,7 +246,7 @@ class GenerationService:
         started = time.monotonic()
         try:
             self.ai.moderate(question)
-            for event in self.ai.generate(request):
+            for event in self.ai.generate(request, should_stop=lambda: self.drafts.abandoned(key)):
                 if isinstance(event, Planned):
                     self.drafts.update_draft(
                         key, total_steps=event.total_steps, subject=event.subject
@@ -241,7 +259,7 @@ class GenerationService:
                     )
                     return
                 elif isinstance(event, Finished):
-                    self._store(key, question, question_hash, event)
+                    self._store(key, question, question_hash, event, request.follow_up_of)
                     log.info(
                         "answer generated in %d ms: %d steps, %d+%d tokens, %d calls, "
                         "checks %d/%d passed",
@@ -280,7 +298,14 @@ class GenerationService:
         ):
             raise AiUnavailable()  # the lock lapsed: this generator stalled and lost it
 
-    def _store(self, key: str, question: str, question_hash: str, done: Finished) -> None:
+    def _store(
+        self,
+        key: str,
+        question: str,
+        question_hash: str,
+        done: Finished,
+        follow_up_of: dict[str, Any] | None = None,
+    ) -> None:
         draft = self.drafts.get_draft(key) or {}
         steps_json = [_step_json(step) for step in done.steps]
         total = sum(step.duration for step in done.steps)
@@ -299,6 +324,11 @@ class GenerationService:
                 answer_id=draft.get("answer_id"),
                 prompt_version=PROMPT_VERSION,
                 checks=(done.checks.checks, done.checks.passes, done.checks.failures),
+                follow_up_of=(
+                    f"{follow_up_of['question_hash']}#{follow_up_of['step_number']}"
+                    if follow_up_of
+                    else None
+                ),
             )
         prepared = prepare_steps(steps_json)
         self.cache.cache_answer(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.auth.verifier import Principal
@@ -26,6 +26,7 @@ from app.errors import (
     Unauthorized,
 )
 from app.models.ask import AnswerDocumentOut, AskRequest, AskResult, SimilarQuestion
+from app.models.generation import MAX_GENERATED_STEPS
 from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.base import Database
 from app.repositories.canvas_library_repo import CanvasLibraryRepository
@@ -37,12 +38,15 @@ from app.services.ai_service import GenerationRequest
 from app.services.credit_service import CreditService
 from app.services.generation_service import GenerationService, public_step
 from app.utils.canvas_commands import PREPARED_FORMAT, prepare_steps, templates_used
-from app.utils.text_processing import generate_hash, normalize_text
+from app.utils.math_guard import NEAR_DUPLICATE_THRESHOLD, same_math
+from app.utils.text_processing import follow_up_hash, generate_hash, normalize_text
 
 log = logging.getLogger(__name__)
 
 SIMILARITY_THRESHOLD = 0.45
 MAX_SIMILAR = 3
+FOLLOW_UP_MAX_TOKENS = 600  # a follow-up's answer: one short step
+NEAR_CANDIDATES = 10  # the closest text is often the near miss (x^3 for x^2): look further
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class StoredAnswer:
     question: str
     total_duration: int
     steps: list[dict[str, Any]]
-    source: str  # "cache", "database" or "generated"
+    source: str  # "cache", "database", "near" (a rephrasing's answer) or "generated"
     templates: list[str] = field(default_factory=list)  # canvas library drawings it uses
     # Being written now: the generation's key, whose draft holds the steps still to come.
     draft: str | None = None
@@ -154,6 +158,23 @@ class QuestionService:
             templates=templates,
         )
 
+    def near_duplicate(self, question: str) -> StoredAnswer | None:
+        """The stored answer of the same question phrased differently: close in trigrams and
+        the same mathematics (numbers, variables, exponents, operators, functions) and the same
+        content words, so `derivada de x^2` never gets the answer of `derivada de x^3`."""
+        normalized = normalize_text(question)
+        with self.db.transaction() as conn:
+            candidates = self.answers.find_similar(
+                conn, normalized, threshold=NEAR_DUPLICATE_THRESHOLD, limit=NEAR_CANDIDATES
+            )
+        for candidate in candidates:
+            if same_math(normalized, candidate["normalized_question"]):
+                stored = self.find_answer(candidate["question_hash"])
+                if stored is not None:
+                    log.info("near duplicate reused (similarity %.2f)", candidate["similarity"])
+                    return replace(stored, source="near")
+        return None
+
     def similar_questions(self, question: str) -> list[SimilarQuestion]:
         with self.db.transaction() as conn:
             rows = self.answers.find_similar(
@@ -199,16 +220,30 @@ class QuestionService:
         completed: bool,
         on_lookup: Callable[[], None] | None = None,
         on_generate: Callable[[], None] | None = None,
+        follow_up_of: dict[str, Any] | None = None,
     ) -> ChargedAnswer:
         """The pipeline up to the lesson: validate, rate-limit, find the stored answer, charge
-        one credit and record the interaction (completed later for a streamed lesson)."""
+        one credit and record the interaction (completed later for a streamed lesson).
+
+        `follow_up_of` is the step a follow-up question interrupts: when the AI is there, the
+        doubt gets a short answer about that step (kept for the next student with the same
+        doubt on the same step), not a whole lesson."""
         started = time.monotonic()
         self.check_question(request.question)
         self.check_rate_limit(principal.user_id)
-        question_hash = generate_hash(request.question)
-        stored = self.find_answer(question_hash, on_miss_in_cache=on_lookup)
+        if follow_up_of is not None and self.generation is not None and self.generation.available:
+            question_hash = follow_up_hash(
+                follow_up_of["question_hash"], follow_up_of["step_number"], request.question
+            )
+            stored = self.find_answer(question_hash, on_miss_in_cache=on_lookup)
+        else:
+            follow_up_of = None
+            question_hash = generate_hash(request.question)
+            stored = self.find_answer(question_hash, on_miss_in_cache=on_lookup)
+            if stored is None:
+                stored = self.near_duplicate(request.question)
         if stored is None:
-            stored = self._generate(principal, request, question_hash, on_generate)
+            stored = self._generate(principal, request, question_hash, on_generate, follow_up_of)
         with self.db.transaction() as conn:
             if request.question_id and self.bank.get_by_id(conn, request.question_id) is None:
                 raise NotFound("No encontramos esa pregunta del banco.")
@@ -279,6 +314,7 @@ class QuestionService:
         request: AskRequest,
         question_hash: str,
         on_generate: Callable[[], None] | None,
+        follow_up_of: dict[str, Any] | None = None,
     ) -> StoredAnswer:
         """No stored answer: have one written, and return as soon as its first step is."""
         try:
@@ -287,7 +323,7 @@ class QuestionService:
             draft = self.generation.begin(
                 question=request.question,
                 question_hash=question_hash,
-                request=self._generation_request(principal, request),
+                request=self._generation_request(principal, request, follow_up_of),
                 on_wait=on_generate,
             )
         except AiUnavailable as exc:
@@ -312,12 +348,20 @@ class QuestionService:
             total_steps=draft.total_steps,
         )
 
-    def _generation_request(self, principal: Principal, request: AskRequest) -> GenerationRequest:
+    def _generation_request(
+        self,
+        principal: Principal,
+        request: AskRequest,
+        follow_up_of: dict[str, Any] | None = None,
+    ) -> GenerationRequest:
         with self.db.connection() as conn:
             profile = self.accounts.profiles.get(conn, principal.user_id)
             bank = self.bank.get_by_id(conn, request.question_id) if request.question_id else None
         return GenerationRequest(
             question=request.question,
+            follow_up_of=follow_up_of,
+            max_steps=1 if follow_up_of else MAX_GENERATED_STEPS,
+            max_tokens=FOLLOW_UP_MAX_TOKENS if follow_up_of else None,
             learning_level=(profile or {}).get("learning_level"),
             bank_question=(
                 {

@@ -40,6 +40,10 @@ class DraftSource(Protocol):
         turned true first. Raises GenerationFailed."""
         ...
 
+    def follow(self, key: str, lesson: str) -> None: ...
+
+    def leave(self, key: str, lesson: str) -> None: ...
+
 
 class LessonRuntime(Protocol):
     """How lessons reach students and run concurrently (Socket.IO provides it)."""
@@ -218,6 +222,8 @@ class StreamingService:
                 "is_streaming": state.is_streaming,
             }
             if self._record(session_id, None, events, fields, expect=expect):
+                if answer.draft is not None and self.drafts is not None:
+                    self.drafts.follow(answer.draft, lesson.explanation_id)
                 self._spawn(lesson, answer, 0, 0, True)
                 return lesson.explanation_id
         raise InvalidInput("La explicación cambió mientras preguntabas. Vuelve a intentarlo.")
@@ -314,6 +320,7 @@ class StreamingService:
             raise InvalidInput("No hay ninguna explicación que detener.")
         self._cancel_local(state.lesson_run)
         context = state.conversation_context or {}
+        self._leave_generation(session_id, context.get("explanation_id"))
         self._record(
             session_id,
             None,
@@ -329,6 +336,37 @@ class StreamingService:
             ],
             ENDED,
         )
+
+    def step_in_view(self, session_id: str, *, follow_up: bool) -> dict[str, Any] | None:
+        """The step a question asked now would interrupt (the lesson streaming, or paused when
+        the question is an `interrupt`): its lesson's hash, number, title and text."""
+        state = self.session_repo.get_session(session_id)
+        if state is None or not (state.is_streaming or (follow_up and state.is_paused)):
+            return None
+        explanation_id = (state.conversation_context or {}).get("explanation_id")
+        document = (
+            self.session_repo.get_lesson_document(session_id, explanation_id)
+            if explanation_id
+            else None
+        )
+        if not document or not document.get("steps"):
+            return None
+        index = min(state.current_step, len(document["steps"]) - 1)
+        step = document["steps"][index]
+        return {
+            "question_hash": document["question_hash"],
+            "step_number": index + 1,
+            "title": step.get("title", ""),
+            "content": step.get("content", ""),
+        }
+
+    def _leave_generation(self, session_id: str, explanation_id: str | None) -> None:
+        """A stopped lesson whose answer is still being written stops following it."""
+        if not explanation_id or self.drafts is None:
+            return
+        document = self.session_repo.get_lesson_document(session_id, explanation_id)
+        if document and document.get("draft"):
+            self.drafts.leave(document["draft"], explanation_id)
 
     def lesson_of(self, session_id: str, *, current: bool = False) -> dict[str, Any]:
         """The answer and interaction a student's feedback is about: the lesson that completed

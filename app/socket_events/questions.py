@@ -49,6 +49,8 @@ def ask(data: object, *, follow_up: bool) -> None:
             {"phrase": phrase, "category": category, "estimated_time": ESTIMATED_MS[category]},
         )
 
+    # A question asked during a lesson is a doubt about the step in view.
+    step = container.streaming.step_in_view(socket.session_id, follow_up=follow_up)
     try:
         charged = container.questions_pipeline.answer_and_charge(
             socket.principal,
@@ -57,6 +59,7 @@ def ask(data: object, *, follow_up: bool) -> None:
             completed=False,
             on_lookup=waiting,
             on_generate=lambda: waiting("thinking"),
+            follow_up_of=step,
         )
     except AiUnavailable as exc:
         if (exc.details or {}).get("reason") == "provider":

@@ -217,3 +217,10 @@ def normalize_text(text: str) -> str:
 def generate_hash(text: str) -> str:
     """SHA256 (hex) of the normalized text: the key of `ai_answers` and `answer_cache:{hash}`."""
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+def follow_up_hash(lesson_hash: str, step_number: int, question: str) -> str:
+    """The key of a follow-up question's short answer: the same doubt on the same step of the
+    same lesson is answered once."""
+    key = f"follow-up:{lesson_hash}:{step_number}:{normalize_text(question)}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -295,3 +295,116 @@ def test_the_http_ask_returns_the_whole_generated_answer(server, fake):
         s["content"] for s in LESSON["steps"]
     ]
     assert str(stored_answers(server)[0]["id"]) == body["answer_id"]
+
+
+FOLLOW_UP = {
+    "refusal": None,
+    "subject": "calculo",
+    "total_steps": 1,
+    "steps": [
+        {
+            "title": "Por qué dividimos entre h",
+            "content_type": "text",
+            "content": "Dividimos entre $h$ para obtener el cambio por unidad: una pendiente.",
+            "duration": 12,
+            "canvas": [],
+        }
+    ],
+}
+
+
+def test_a_follow_up_gets_a_short_answer_about_the_step_in_view(server, fake, student):
+    server.container.answers.import_answers(json.loads(FIXTURE.read_text()))
+    fake.answer("dividimos", document_reply(FOLLOW_UP))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_for("step_start", timeout=10)
+    ana.client.emit("pause_explanation", {})
+    paused = ana.wait_for("explanation_paused", timeout=10)
+    ana.client.emit("interrupt", {"question": "¿Por qué dividimos entre h?"})
+    ana.wait_for("continue_offer", timeout=20)
+    starts = events_named(ana, "explanation_start")
+    assert starts[-1]["kind"] == "interruption"
+    follow_up_texts = [
+        d["chunk"]
+        for d in sorted(events_named(ana, "content_chunk"), key=lambda d: d["seq"])
+        if d["explanation_id"] == starts[-1]["explanation_id"]
+    ]
+    assert "".join(follow_up_texts) == FOLLOW_UP["steps"][0]["content"]
+    [call] = fake.calls()
+    # About the step in view, briefly.
+    assert LESSON["steps"][paused["step_number"] - 1]["title"] in call.user_message
+    assert call.body["max_tokens"] == 600
+    # The same doubt on the same step is answered from the store.
+    ana.client.emit("resume_explanation", {})
+    ana.wait_for("feedback_request", timeout=20)
+    ben = student("ben@example.com")
+    ben.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ben.wait_for("step_start", timeout=10)
+    ben.client.emit("pause_explanation", {})
+    ben_paused = ben.wait_for("explanation_paused", timeout=10)
+    ben.client.emit("interrupt", {"question": "por que dividimos entre h"})
+    ben.wait_for("continue_offer", timeout=20)
+    if ben_paused["step_number"] == paused["step_number"]:
+        assert len(fake.calls()) == 1
+    else:  # (paused on another step: another doubt, about that step)
+        step = LESSON["steps"][ben_paused["step_number"] - 1]
+        assert len(fake.calls()) == 2 and step["title"] in fake.calls()[1].user_message
+    # Kept as the answer of that step, not as an answer of its own.
+    assert sorted(d["question"] for d in server.container.answers.export_answers()) == sorted(
+        d["question"] for d in json.loads(FIXTURE.read_text())
+    )
+
+
+def test_stopping_the_only_lesson_of_an_answer_being_written_stops_the_model(server, fake, student):
+    fake.answer("derivada", document_reply(GENERATED, tokens_per_second=40))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_for("step_start", timeout=30)
+    ana.client.emit("stop_explanation", {})
+    ana.wait_for("explanation_stopped", timeout=10)
+    [call] = fake.calls()
+    # The model stops writing within about a second: nobody would read the rest.
+    assert ana.wait_until(lambda: False, timeout=2.5) is False
+    written = call.streamed_chars
+    time.sleep(1)
+    assert call.streamed_chars == written and not call.finished
+    assert stored_answers(server) == []
+    # Asked again later, it is written again.
+    fake.answer("derivada", document_reply(GENERATED))
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_until(lambda: len(events_named(ana, "feedback_request")) == 1, timeout=30)
+    assert len(fake.calls()) == 2 and len(stored_answers(server)) == 1
+
+
+def test_a_rephrased_question_reuses_the_stored_answer_without_calling_the_model(server, fake):
+    server.container.answers.import_answers(json.loads(FIXTURE.read_text()))
+    fake.default = lambda request: document_reply(GENERATED)
+    token = server.container.dev_tokens.issue(email="ana@example.com")
+
+    def ask(question: str) -> dict:
+        response = requests.post(
+            f"{server.url}/api/v1/questions/ask",
+            json={"question": question},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    rephrased = ask("explícame qué es la derivada")
+    assert rephrased["source"] == "near" and fake.calls() == []
+    assert rephrased["answer"]["question"] == "¿Qué es una derivada?"
+    # Other mathematics is another question, whatever the wording shares.
+    other = ask("¿Cómo resuelvo x^2 - 5x + 7 = 0?")
+    assert other["source"] == "generated" and len(fake.calls()) == 1
+
+
+def test_a_model_slower_than_the_timeout_is_retried_then_given_up(server, fake, student):
+    fake.answer("derivada", Reply(content="{}", delay=6))  # OPENAI_TIMEOUT is 5 s
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    error = ana.wait_for("error", timeout=30)
+    assert error["code"] == "AI_UNAVAILABLE" and error["details"]["reason"] == "provider"
+    assert len(fake.calls()) == 2
+    assert credits_of(server) == 100

@@ -123,10 +123,16 @@ class GenerationService:
         if on_wait is not None:
             on_wait()
         deadline = time.monotonic() + self.first_step_timeout
+        restarted = False
         while True:
             draft = self._current(key)
             if draft is None:
                 raise AiUnavailable()
+            if draft.get("crashed") and not restarted and not self.drafts.draft_steps(key):
+                # Its generator died before writing a step: write it here instead (once).
+                restarted = True
+                self._start(key, question=question, question_hash=question_hash, request=request)
+                continue
             self._raise_if_ended_badly(draft)
             steps = self.drafts.draft_steps(key)
             if steps or draft["status"] == "done":
@@ -187,7 +193,7 @@ class GenerationService:
         draft = self.drafts.get_draft(key)
         if draft is not None and draft["status"] == "generating":
             log.warning("the generator of %s died; its lock lapsed", key[:12])
-            return {**draft, "status": "failed"}
+            return {**draft, "status": "failed", "crashed": True}
         return draft
 
     def _raise_if_ended_badly(self, draft: dict[str, Any]) -> None:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
+from app.repositories.generation_repo import GenerationRepository
+from app.services.ai_prompt import PROMPT_VERSION
+from app.utils.text_processing import generate_hash
 from tests.conftest import reset_database
 from tests.fake_openai import Reply, document_reply, error_reply, running_fake_openai
 from tests.integration.sockets.test_connection import ADDRESSES, Student
@@ -408,3 +412,18 @@ def test_a_model_slower_than_the_timeout_is_retried_then_given_up(server, fake, 
     assert error["code"] == "AI_UNAVAILABLE" and error["details"]["reason"] == "provider"
     assert len(fake.calls()) == 2
     assert credits_of(server) == 100
+
+
+def test_a_generator_that_died_lets_the_next_asker_write_the_answer(server, fake, student):
+    # What a process killed while writing leaves behind: a lock with its lease and a draft.
+    question = "¿Qué es una derivada?"
+    key = f"{generate_hash(question)}:{PROMPT_VERSION}:{MODEL}"
+    drafts = GenerationRepository(server.container.redis)
+    assert drafts.acquire(key, "a-dead-process", lease_seconds=1.5)
+    drafts.start_draft(key, answer_id=str(uuid.uuid4()))
+    fake.answer("derivada", document_reply(GENERATED))
+    ana = student()
+    ana.client.emit("ask_question", {"question": question})
+    ana.wait_for("feedback_request", timeout=30)  # once the dead lock lapsed, written anew
+    assert len(fake.calls()) == 1 and len(stored_answers(server)) == 1
+    assert texts_by_step(ana)[1] == LESSON["steps"][0]["content"]

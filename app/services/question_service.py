@@ -320,6 +320,8 @@ class QuestionService:
         try:
             if self.generation is None or not self.generation.available:
                 raise AiUnavailable(details={"reason": "not_configured"})
+            # The model is paid for before the student is charged: not for one who cannot pay.
+            self.credits.check_can_spend(principal.user_id)
             draft = self.generation.begin(
                 question=request.question,
                 question_hash=question_hash,

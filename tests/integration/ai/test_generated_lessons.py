@@ -427,3 +427,13 @@ def test_a_generator_that_died_lets_the_next_asker_write_the_answer(server, fake
     ana.wait_for("feedback_request", timeout=30)  # once the dead lock lapsed, written anew
     assert len(fake.calls()) == 1 and len(stored_answers(server)) == 1
     assert texts_by_step(ana)[1] == LESSON["steps"][0]["content"]
+
+
+def test_a_student_without_credits_does_not_set_the_model_writing(server, fake, student):
+    fake.answer("derivada", document_reply(GENERATED))
+    ana = student()
+    with server.container.db.transaction() as conn:
+        conn.execute("UPDATE profiles SET credits_remaining = 0")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    assert ana.wait_for("error", timeout=10)["code"] == "INSUFFICIENT_CREDITS"
+    assert fake.requests == []

@@ -44,6 +44,16 @@ class FlaskSocketGateway:
     def event(self) -> Any:
         return socketio.server.eio.create_event()
 
+    def run_blocking(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run CPU-bound work (checking a step's mathematics) on a native thread, so the
+        greenlets streaming other lessons keep their cadence while it runs."""
+        server = socketio.server
+        if server is not None and server.eio.async_mode == "gevent":
+            import gevent  # only under gevent: the hub's pool of native threads
+
+            return gevent.get_hub().threadpool.apply(function, args)
+        return function(*args)
+
 
 def session_room(session_id: str) -> str:
     return f"session:{session_id}"

@@ -102,10 +102,15 @@ def build_messages(
         notes.append(f"Nivel del estudiante: {learning_level}.")
     if bank_question:
         options = bank_question.get("options") or []
+        listed = (
+            [f"{letter}) {text}" for letter, text in options.items()]
+            if isinstance(options, dict)
+            else [str(option) for option in options]
+        )
         notes.append(
             "La pregunta viene de un examen: "
             + str(bank_question.get("question_text", ""))
-            + (" Opciones: " + "; ".join(map(str, options)) + "." if options else "")
+            + (" Opciones: " + "; ".join(listed) + "." if listed else "")
             + " Termina diciendo cuál es la opción correcta con su letra."
         )
     if follow_up_of:

@@ -66,6 +66,14 @@ def test_a_step_written_with_explicit_nulls_is_read_as_absent_fields():
     assert answer.steps[0].content_type == "text" and answer.steps[0].canvas[0].at == 0
 
 
+def test_a_bank_questions_lettered_options_reach_the_model():
+    messages = build_messages(
+        "Un automóvil recorre 150 km en 2 h...",
+        bank_question={"question_text": "...", "options": {"a": "75 m/s", "b": "20.8 m/s"}},
+    )
+    assert "a) 75 m/s; b) 20.8 m/s" in messages[-1]["content"]
+
+
 def test_the_question_goes_last_with_what_is_known_of_the_student():
     messages = build_messages(
         "¿Cuál es la respuesta?",

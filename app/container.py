@@ -37,6 +37,7 @@ from app.services.question_bank_service import QuestionBankService
 from app.services.question_service import QuestionService
 from app.services.seed_service import SeedService
 from app.services.session_service import SessionService
+from app.services.step_checks import check_generated_step
 from app.services.streaming_service import StreamingService
 from app.services.study_service import StudyService
 
@@ -152,6 +153,8 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         model=settings.openai_model,
         max_tokens=settings.openai_max_tokens,
         breaker=generation_repo,
+        # On a native thread: a step's checks take up to a second of CPU.
+        check_step=lambda *args: gateway.run_blocking(check_generated_step, *args),
     )
     generation = GenerationService(
         ai=ai,

@@ -437,3 +437,65 @@ def test_a_student_without_credits_does_not_set_the_model_writing(server, fake, 
     ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
     assert ana.wait_for("error", timeout=10)["code"] == "INSUFFICIENT_CREDITS"
     assert fake.requests == []
+
+
+def with_step(document: dict, index: int, content: str) -> dict:
+    changed = json.loads(json.dumps(document))
+    changed["steps"][index]["content"] = content
+    changed["steps"][index]["canvas"] = []
+    return changed
+
+
+def test_a_step_with_wrong_math_is_rewritten_before_anyone_sees_it(server, fake, student):
+    wrong = with_step(GENERATED, 1, "Por ejemplo, $2 + 3 \\cdot 4 = 20$.")
+    right = with_step(GENERATED, 1, "Por ejemplo, $2 + 3 \\cdot 4 = 14$.")
+    fake.script(document_reply(wrong), document_reply(right))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_for("feedback_request", timeout=30)
+    assert texts_by_step(ana)[2] == "Por ejemplo, $2 + 3 \\cdot 4 = 14$."
+    assert "20$." not in "".join(texts_by_step(ana).values())
+    fix = fake.calls()[1]
+    assert "paso 2" in fix.user_message and "expected 14" in fix.user_message
+    with server.container.db.connection() as conn:
+        row = conn.execute(
+            "SELECT checks_run, checks_passed, checks_failed FROM ai_answers "
+            "WHERE generated_by <> 'manual'"
+        ).fetchone()
+    assert row["checks_failed"] == 1 and row["checks_passed"] >= 1
+    assert row["checks_run"] == row["checks_passed"] + row["checks_failed"]
+
+
+def test_wrong_math_twice_drops_the_answer_after_what_was_shown(server, fake, student):
+    wrong = with_step(GENERATED, 1, "Por ejemplo, $2 + 3 \\cdot 4 = 20$.")
+    fake.script(document_reply(wrong), document_reply(wrong))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    error = ana.wait_for("error", timeout=30)
+    assert error["code"] == "AI_UNAVAILABLE"
+    shown = texts_by_step(ana)
+    assert shown == {1: LESSON["steps"][0]["content"]}  # the checked first step, nothing false
+    assert stored_answers(server) == [] and credits_of(server) == 100
+
+
+def test_an_exam_question_answered_with_the_wrong_option_is_corrected(server, fake):
+    with server.container.db.connection() as conn:
+        bank = conn.execute(
+            "SELECT id, question FROM questions WHERE code = '2023Fisica03'"
+        ).fetchone()
+    says = "La velocidad es $v = 150/2 = 75$ km/h, así que la respuesta correcta es la %s."
+    fake.script(
+        document_reply(with_step(GENERATED, 3, says % "a")),
+        document_reply(with_step(GENERATED, 3, says % "c")),
+    )
+    token = server.container.dev_tokens.issue(email="ana@example.com")
+    response = requests.post(
+        f"{server.url}/api/v1/questions/ask",
+        json={"question": bank["question"], "question_id": str(bank["id"])},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"]["steps"][3]["content"] == says % "c"
+    assert "c) 75 km/h" in fake.calls()[0].user_message  # the options reached the model
+    assert "correct one is c" in fake.calls()[1].user_message

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     openai_max_tokens: int = Field(default=2000, ge=200, le=16_000)  # per answer (the seed's)
     openai_timeout: float = Field(default=30.0, gt=0, le=600)  # per attempt, between bytes
     openai_max_retries: int = Field(default=2, ge=0, le=10)  # timeouts, 429 and 5xx
+    # A generator's lock outlives a dead generator by this much (it is renewed while it works).
+    ai_lock_lease_seconds: float = Field(default=30.0, ge=1, le=600)
     # USD per million tokens, for the cost `answers generate` reports (the model's list price).
     openai_price_input: float = Field(default=0.40, ge=0, le=1_000)
     openai_price_output: float = Field(default=1.60, ge=0, le=1_000)

@@ -163,6 +163,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         answers=ai_answers,
         cache=sessions,
         runtime=gateway,
+        lock_lease_seconds=settings.ai_lock_lease_seconds,
     )
     pipeline = QuestionService(
         db=db,

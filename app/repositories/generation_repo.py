@@ -45,6 +45,26 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return n
 """
+# Take the lock and start a fresh draft in one step, so no asker ever sees a lock without its
+# draft, or a new lock over an old draft. KEYS: lock, draft, steps, watchers, abandoned;
+# ARGV: token, lease ms, status JSON, answer id JSON, ttl.
+_START = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('HSET', KEYS[2], 'status', ARGV[3], 'answer_id', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return 1
+"""
+# Write draft fields only while the writer holds the lock: a generator that stalled past its
+# lease never overwrites the draft of the one that took over. KEYS: lock, draft, steps;
+# ARGV: token, ttl, then field/value pairs.
+_WRITE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+return 1
+"""
 # Count a failure in a window; at the threshold the breaker opens for a cool-down.
 _FAILURE = """
 local n = redis.call('INCR', KEYS[1])
@@ -100,11 +120,31 @@ class GenerationRepository:
         self._push = client.register_script(_PUSH_STEP)
         self._failure = client.register_script(_FAILURE)
         self._leave = client.register_script(_LEAVE)
+        self._start = client.register_script(_START)
+        self._write = client.register_script(_WRITE)
 
     # -- the lock -------------------------------------------------------------------------
     @redis_call
-    def acquire(self, key: str, token: str, *, lease_seconds: float) -> bool:
-        return bool(self.redis.set(lock_key(key), token, nx=True, px=int(lease_seconds * 1000)))
+    def start(self, key: str, token: str, *, answer_id: str, lease_seconds: float) -> bool:
+        """Take the question's lock and start its draft; False when another holds the lock."""
+        return bool(
+            self._start(
+                keys=[
+                    lock_key(key),
+                    draft_key(key),
+                    draft_steps_key(key),
+                    watchers_key(key),
+                    abandoned_key(key),
+                ],
+                args=[
+                    token,
+                    int(lease_seconds * 1000),
+                    json.dumps("generating"),
+                    json.dumps(answer_id),
+                    DRAFT_TTL_SECONDS,
+                ],
+            )
+        )
 
     @redis_call
     def renew(self, key: str, token: str, *, lease_seconds: float) -> bool:
@@ -120,24 +160,15 @@ class GenerationRepository:
 
     # -- the draft ------------------------------------------------------------------------
     @redis_call
-    def start_draft(self, key: str, *, answer_id: str) -> None:
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(draft_key(key), draft_steps_key(key), watchers_key(key), abandoned_key(key))
-            pipe.hset(
-                draft_key(key),
-                mapping={"status": json.dumps("generating"), "answer_id": json.dumps(answer_id)},
+    def write_draft(self, key: str, token: str, **fields: Any) -> bool:
+        """Set draft fields (JSON values) while holding the lock; False once it is lost."""
+        values = [item for name, value in fields.items() for item in (name, json.dumps(value))]
+        return bool(
+            self._write(
+                keys=[lock_key(key), draft_key(key), draft_steps_key(key)],
+                args=[token, DRAFT_TTL_SECONDS, *values],
             )
-            pipe.expire(draft_key(key), DRAFT_TTL_SECONDS)
-            pipe.execute()
-
-    @redis_call
-    def update_draft(self, key: str, **fields: Any) -> None:
-        values = {name: json.dumps(value) for name, value in fields.items()}
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(draft_key(key), mapping=cast(Any, values))
-            pipe.expire(draft_key(key), DRAFT_TTL_SECONDS)
-            pipe.expire(draft_steps_key(key), DRAFT_TTL_SECONDS)
-            pipe.execute()
+        )
 
     @redis_call
     def push_step(
@@ -165,15 +196,6 @@ class GenerationRepository:
     @redis_call
     def draft_steps(self, key: str, start: int = 0) -> list[dict[str, Any]]:
         return [json.loads(raw) for raw in self.redis.lrange(draft_steps_key(key), start, -1)]
-
-    @redis_call
-    def finish_draft(self, key: str, status: str, **fields: Any) -> None:
-        values = {name: json.dumps(value) for name, value in {"status": status, **fields}.items()}
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(draft_key(key), mapping=cast(Any, values))
-            pipe.expire(draft_key(key), DRAFT_TTL_SECONDS)
-            pipe.expire(draft_steps_key(key), DRAFT_TTL_SECONDS)
-            pipe.execute()
 
     # -- who follows it ----------------------------------------------------------------------
     @redis_call

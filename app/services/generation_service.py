@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -100,9 +101,9 @@ class GenerationService:
         return self.ai.available
 
     def key_for(self, question_hash: str) -> str:
-        """The generation's key: the same question under another prompt or model is another
-        generation."""
-        return f"{question_hash}:{PROMPT_VERSION}:{self.ai.model}"
+        """The generation's key: one generation per question at a time, whatever the prompt
+        version or model (both are stored with the answer it writes)."""
+        return question_hash
 
     # -- askers ---------------------------------------------------------------------------
     def begin(
@@ -111,12 +112,29 @@ class GenerationService:
         question: str,
         question_hash: str,
         request: GenerationRequest,
+        watcher: str,
         on_wait: Callable[[], None] | None = None,
     ) -> DraftAnswer:
         """Start the question's generation, or join the one running, and wait for its first
-        step. Raises ContentRefused (moderation, or a question outside the domain) or
-        AiUnavailable."""
+        step. `watcher` counts the asker as following it (so a stop elsewhere does not abandon
+        it) until `leave`. Raises ContentRefused (moderation, or a question outside the
+        domain) or AiUnavailable."""
         key = self.key_for(question_hash)
+        self.drafts.watch(key, watcher)
+        try:
+            return self._wait_first_step(key, question, question_hash, request, on_wait)
+        except AppError:
+            self.drafts.unwatch(key, watcher)
+            raise
+
+    def _wait_first_step(
+        self,
+        key: str,
+        question: str,
+        question_hash: str,
+        request: GenerationRequest,
+        on_wait: Callable[[], None] | None,
+    ) -> DraftAnswer:
         draft = self._current(key)
         if draft is None or draft["status"] == "failed":
             self._start(key, question=question, question_hash=question_hash, request=request)
@@ -127,22 +145,24 @@ class GenerationService:
         while True:
             draft = self._current(key)
             if draft is None:
-                raise AiUnavailable()
-            if draft.get("crashed") and not restarted and not self.drafts.draft_steps(key):
+                if not self.drafts.is_locked(key):
+                    raise AiUnavailable()  # (expired meanwhile)
+            elif draft.get("crashed") and not restarted and not self.drafts.draft_steps(key):
                 # Its generator died before writing a step: write it here instead (once).
                 restarted = True
                 self._start(key, question=question, question_hash=question_hash, request=request)
                 continue
-            self._raise_if_ended_badly(draft)
-            steps = self.drafts.draft_steps(key)
-            if steps or draft["status"] == "done":
-                return DraftAnswer(
-                    key=key,
-                    answer_id=draft["answer_id"],
-                    steps=[public_step(step) for step in steps],
-                    total_steps=max(int(draft.get("total_steps") or 0), len(steps)),
-                    done=draft["status"] == "done",
-                )
+            else:
+                self._raise_if_ended_badly(draft)
+                steps = self.drafts.draft_steps(key)
+                if steps or draft["status"] == "done":
+                    return DraftAnswer(
+                        key=key,
+                        answer_id=draft["answer_id"],
+                        steps=[public_step(step) for step in steps],
+                        total_steps=max(int(draft.get("total_steps") or 0), len(steps)),
+                        done=draft["status"] == "done",
+                    )
             if time.monotonic() > deadline:
                 raise AiUnavailable()
             self.runtime.sleep(POLL_SECONDS)
@@ -158,6 +178,8 @@ class GenerationService:
             steps = self.drafts.draft_steps(key, index)
             if steps:
                 return public_step(steps[0])
+            if stop():  # (before a failure: a stopped lesson is told nothing more)
+                return False
             draft = self._current(key)
             if draft is None:
                 raise GenerationFailed()
@@ -168,18 +190,27 @@ class GenerationService:
                 raise GenerationFailed()
             if time.monotonic() > deadline:
                 raise GenerationFailed()
-            if stop():
-                return False
             self.runtime.sleep(POLL_SECONDS)
 
-    def follow(self, key: str, lesson: str) -> None:
-        """A lesson streams this generation's answer."""
-        self.drafts.watch(key, lesson)
+    def written_step(self, key: str, index: int) -> dict[str, Any] | None:
+        """The step at `index` if it is written by now (no waiting)."""
+        steps = self.drafts.draft_steps(key, index)
+        return public_step(steps[0]) if steps else None
 
-    def leave(self, key: str, lesson: str) -> None:
-        """A lesson following this generation was stopped; if it was the last, the generation
-        stops too (at the model's next half second): nobody would see the rest."""
-        if self.drafts.unwatch(key, lesson):
+    def answer_id(self, key: str) -> str | None:
+        """The stored answer's id once the generation is done."""
+        draft = self.drafts.get_draft(key)
+        return draft.get("answer_id") if draft and draft["status"] == "done" else None
+
+    def follow(self, key: str, watcher: str) -> None:
+        """A lesson (or a waiting asker) follows this generation."""
+        self.drafts.watch(key, watcher)
+
+    def leave(self, key: str, watcher: str) -> None:
+        """A lesson following this generation was stopped (or an asker stopped waiting); if it
+        was the last, the generation stops too (at the model's next half second): nobody would
+        see the rest."""
+        if self.drafts.unwatch(key, watcher):
             log.info("generation %s abandoned by its last student", key[:12])
 
     def _current(self, key: str) -> dict[str, Any] | None:
@@ -216,9 +247,10 @@ class GenerationService:
         token = str(uuid.uuid4())
         if not self.ai.available:
             raise AiUnavailable(details={"reason": "not_configured"})
-        if not self.drafts.acquire(key, token, lease_seconds=self.lock_lease_seconds):
+        if not self.drafts.start(
+            key, token, answer_id=str(uuid.uuid4()), lease_seconds=self.lock_lease_seconds
+        ):
             return Outcome(status="busy")
-        self.drafts.start_draft(key, answer_id=str(uuid.uuid4()))
         self._generate(key, token, question, question_hash, request)
         draft = self.drafts.get_draft(key) or {}
         return Outcome(
@@ -236,10 +268,11 @@ class GenerationService:
         if not self.ai.available:
             raise AiUnavailable(details={"reason": "not_configured"})
         token = str(uuid.uuid4())
-        if not self.drafts.acquire(key, token, lease_seconds=self.lock_lease_seconds):
-            return  # another asker's generator just started: follow it
-        self.drafts.start_draft(key, answer_id=str(uuid.uuid4()))
-        self.runtime.spawn(self._generate, key, token, question, question_hash, request)
+        if self.drafts.start(
+            key, token, answer_id=str(uuid.uuid4()), lease_seconds=self.lock_lease_seconds
+        ):
+            self.runtime.spawn(self._generate, key, token, question, question_hash, request)
+        # (else another asker's generator just started: follow it)
 
     def _generate(
         self,
@@ -250,22 +283,31 @@ class GenerationService:
         request: GenerationRequest,
     ) -> None:
         started = time.monotonic()
+        lease = _Lease(self.drafts, key, token, self.lock_lease_seconds)
+        lease.keep()
         try:
             self.ai.moderate(question)
-            for event in self.ai.generate(request, should_stop=lambda: self.drafts.abandoned(key)):
+            events = self.ai.generate(
+                request, should_stop=lambda: lease.lost or self.drafts.abandoned(key)
+            )
+            for event in events:
                 if isinstance(event, Planned):
-                    self.drafts.update_draft(
-                        key, total_steps=event.total_steps, subject=event.subject
+                    self.drafts.write_draft(
+                        key, token, total_steps=event.total_steps, subject=event.subject
                     )
                 elif isinstance(event, StepWritten):
                     self._push(key, token, event.step)
                 elif isinstance(event, Refused):
-                    self.drafts.finish_draft(
-                        key, "refused", message=event.message[:500], reason="out_of_scope"
+                    self.drafts.write_draft(
+                        key,
+                        token,
+                        status="refused",
+                        message=event.message[:500],
+                        reason="out_of_scope",
                     )
                     return
                 elif isinstance(event, Finished):
-                    self._store(key, question, question_hash, event, request.follow_up_of)
+                    self._store(key, token, question, question_hash, event, request.follow_up_of)
                     log.info(
                         "answer generated in %d ms: %d steps, %d+%d tokens, %d calls, "
                         "checks %d/%d passed",
@@ -278,18 +320,22 @@ class GenerationService:
                         event.checks.checks,
                     )
         except ContentRefused as exc:
-            self.drafts.finish_draft(key, "refused", reason="flagged", message=exc.message)
+            self.drafts.write_draft(
+                key, token, status="refused", reason="flagged", message=exc.message
+            )
         except AppError as exc:
             log.warning("generation of %s failed: %s", question_hash[:12], exc)
             self._fail(
                 key,
+                token,
                 exc.message if isinstance(exc, AiUnavailable) else None,
                 (exc.details or {}).get("reason") if isinstance(exc.details, dict) else None,
             )
         except Exception:
             log.exception("generation of %s failed", question_hash[:12])
-            self._fail(key, None, None)
+            self._fail(key, token, None, None)
         finally:
+            lease.end()
             with contextlib.suppress(AppError):  # (else it lapses by itself)
                 self.drafts.release(key, token)
 
@@ -307,12 +353,15 @@ class GenerationService:
     def _store(
         self,
         key: str,
+        token: str,
         question: str,
         question_hash: str,
         done: Finished,
         follow_up_of: dict[str, Any] | None = None,
     ) -> None:
         draft = self.drafts.get_draft(key) or {}
+        if not self.drafts.renew(key, token, lease_seconds=self.lock_lease_seconds):
+            raise AiUnavailable()  # another generator took over: it stores the answer
         steps_json = [_step_json(step) for step in done.steps]
         total = sum(step.duration for step in done.steps)
         with self.db.transaction() as conn:
@@ -346,9 +395,10 @@ class GenerationService:
             format=PREPARED_FORMAT,
             templates=templates_used(steps_json),
         )
-        self.drafts.finish_draft(
+        self.drafts.write_draft(
             key,
-            "done",
+            token,
+            status="done",
             answer_id=str(row["id"]),
             total_steps=len(done.steps),
             total_duration=total,
@@ -356,10 +406,36 @@ class GenerationService:
             completion_tokens=done.completion_tokens,
         )
 
-    def _fail(self, key: str, message: str | None, reason: str | None) -> None:
+    def _fail(self, key: str, token: str, message: str | None, reason: str | None) -> None:
         # When Redis is gone too, the lock lapses and followers see the generator died.
         with contextlib.suppress(AppError):
-            self.drafts.finish_draft(key, "failed", message=message, reason=reason)
+            self.drafts.write_draft(key, token, status="failed", message=message, reason=reason)
+
+
+class _Lease:
+    """Keeps a generator's lock while it works (moderation, the wait for the model's first
+    token, a corrective call): renewed a few times per lease on a thread of its own, so a slow
+    model never looks like a dead generator. `lost` once a renewal fails."""
+
+    def __init__(self, drafts: GenerationRepository, key: str, token: str, seconds: float):
+        self.drafts, self.key, self.token, self.seconds = drafts, key, token, seconds
+        self.lost = False
+        self._stop = threading.Event()
+
+    def keep(self) -> None:
+        threading.Thread(target=self._renew, daemon=True).start()
+
+    def end(self) -> None:
+        self._stop.set()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                if not self.drafts.renew(self.key, self.token, lease_seconds=self.seconds):
+                    self.lost = True
+                    return
+            except AppError:
+                pass  # Redis blinked: try again at the next beat
 
 
 def _step_json(step: AnswerStep) -> dict[str, Any]:

@@ -10,8 +10,10 @@ nothing is charged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -61,6 +63,8 @@ class StoredAnswer:
     # Being written now: the generation's key, whose draft holds the steps still to come.
     draft: str | None = None
     total_steps: int | None = None  # announced; for a draft, the model's plan
+    # Who asked, as a follower of the draft until their lesson follows it instead.
+    watcher: str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,19 +235,18 @@ class QuestionService:
         started = time.monotonic()
         self.check_question(request.question)
         self.check_rate_limit(principal.user_id)
+        stored = None
         if follow_up_of is not None and self.generation is not None and self.generation.available:
-            question_hash = follow_up_hash(
-                follow_up_of["question_hash"], follow_up_of["step_number"], request.question
+            stored = self._follow_up_answer(
+                principal, request, follow_up_of, on_lookup, on_generate
             )
-            stored = self.find_answer(question_hash, on_miss_in_cache=on_lookup)
-        else:
-            follow_up_of = None
-            question_hash = generate_hash(request.question)
-            stored = self.find_answer(question_hash, on_miss_in_cache=on_lookup)
-            if stored is None:
-                stored = self.near_duplicate(request.question)
+        question_hash = stored.question_hash if stored else generate_hash(request.question)
         if stored is None:
-            stored = self._generate(principal, request, question_hash, on_generate, follow_up_of)
+            stored = self.find_answer(question_hash, on_miss_in_cache=on_lookup)
+        if stored is None:
+            stored = self.near_duplicate(request.question)
+        if stored is None:
+            stored = self._generate(principal, request, question_hash, on_generate)
         with self.db.transaction() as conn:
             if request.question_id and self.bank.get_by_id(conn, request.question_id) is None:
                 raise NotFound("No encontramos esa pregunta del banco.")
@@ -292,6 +295,14 @@ class QuestionService:
             self.credits.refund(user_id=user_id, usage_id=charged.usage_id, reason=reason)
         except AppError as exc:
             log.error("refund of spend %s failed: %s", charged.usage_id, exc)
+        self.stop_following(charged.answer)
+
+    def stop_following(self, stored: StoredAnswer) -> None:
+        """The asker no longer waits for the answer being written (a lesson that follows it
+        registered itself, or none will)."""
+        if stored.draft and stored.watcher and self.generation is not None:
+            with contextlib.suppress(AppError):
+                self.generation.leave(stored.draft, stored.watcher)
 
     def mark_completed(self, interaction_id: str, answer_id: str | None = None) -> None:
         """The lesson was seen to its end. An answer written during it is stored by now: the
@@ -322,10 +333,13 @@ class QuestionService:
                 raise AiUnavailable(details={"reason": "not_configured"})
             # The model is paid for before the student is charged: not for one who cannot pay.
             self.credits.check_can_spend(principal.user_id)
+            generation_request = self._generation_request(principal, request, follow_up_of)
+            watcher = f"ask:{uuid.uuid4()}"
             draft = self.generation.begin(
                 question=request.question,
                 question_hash=question_hash,
-                request=self._generation_request(principal, request, follow_up_of),
+                request=generation_request,
+                watcher=watcher,
                 on_wait=on_generate,
             )
         except AiUnavailable as exc:
@@ -348,7 +362,27 @@ class QuestionService:
             source="generated",
             draft=None if draft.done else draft.key,
             total_steps=draft.total_steps,
+            watcher=None if draft.done else watcher,
         )
+
+    def _follow_up_answer(
+        self,
+        principal: Principal,
+        request: AskRequest,
+        step: dict[str, Any],
+        on_lookup: Callable[[], None] | None,
+        on_generate: Callable[[], None] | None,
+    ) -> StoredAnswer | None:
+        """A doubt about the step in view: its short answer, stored or written now; None when
+        it cannot be written now (then the question's own answer is looked for)."""
+        question_hash = follow_up_hash(step["question_hash"], step["step_number"], request.question)
+        stored = self.find_answer(question_hash, on_miss_in_cache=on_lookup)
+        if stored is not None:
+            return stored
+        try:
+            return self._generate(principal, request, question_hash, on_generate, step)
+        except AiUnavailable:
+            return None
 
     def _generation_request(
         self,
@@ -359,6 +393,9 @@ class QuestionService:
         with self.db.connection() as conn:
             profile = self.accounts.profiles.get(conn, principal.user_id)
             bank = self.bank.get_by_id(conn, request.question_id) if request.question_id else None
+        if request.question_id and bank is None:
+            # Checked before the model is paid, not only when the student is charged.
+            raise NotFound("No encontramos esa pregunta del banco.")
         return GenerationRequest(
             question=request.question,
             follow_up_of=follow_up_of,
@@ -390,9 +427,11 @@ class QuestionService:
         except AppError:
             self.refund(principal.user_id, charged, "the answer could not be written")
             raise
-        self.mark_completed(charged.interaction_id, stored.answer_id)
+        self.stop_following(stored)
+        answer_id = self.generation.answer_id(stored.draft) or stored.answer_id
+        self.mark_completed(charged.interaction_id, answer_id)
         return StoredAnswer(
-            answer_id=stored.answer_id,
+            answer_id=answer_id,
             question_hash=stored.question_hash,
             question=stored.question,
             total_duration=sum(int(step.get("duration", 15)) for step in steps),

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from app.errors import AppError, GenerationFailed, InvalidInput
@@ -40,9 +40,13 @@ class DraftSource(Protocol):
         turned true first. Raises GenerationFailed."""
         ...
 
-    def follow(self, key: str, lesson: str) -> None: ...
+    def written_step(self, key: str, index: int) -> dict[str, Any] | None: ...
 
-    def leave(self, key: str, lesson: str) -> None: ...
+    def answer_id(self, key: str) -> str | None: ...
+
+    def follow(self, key: str, watcher: str) -> None: ...
+
+    def leave(self, key: str, watcher: str) -> None: ...
 
 
 class LessonRuntime(Protocol):
@@ -223,7 +227,10 @@ class StreamingService:
             }
             if self._record(session_id, None, events, fields, expect=expect):
                 if answer.draft is not None and self.drafts is not None:
+                    # The lesson follows the answer being written, in the asker's place.
                     self.drafts.follow(answer.draft, lesson.explanation_id)
+                    if answer.watcher:
+                        self.drafts.leave(answer.draft, answer.watcher)
                 self._spawn(lesson, answer, 0, 0, True)
                 return lesson.explanation_id
         raise InvalidInput("La explicación cambió mientras preguntabas. Vuelve a intentarlo.")
@@ -351,8 +358,13 @@ class StreamingService:
         )
         if not document or not document.get("steps"):
             return None
-        index = min(state.current_step, len(document["steps"]) - 1)
-        step = document["steps"][index]
+        index = state.current_step
+        step = None
+        if index >= len(document["steps"]) and document.get("draft") and self.drafts is not None:
+            step = self.drafts.written_step(document["draft"], index)  # written since it began
+        if step is None:
+            index = min(index, len(document["steps"]) - 1)
+            step = document["steps"][index]
         return {
             "question_hash": document["question_hash"],
             "step_number": index + 1,
@@ -694,18 +706,21 @@ class StreamingService:
     def _step_ready(self, lesson: LiveLesson, answer: StoredAnswer, index: int) -> bool | None:
         """Whether the answer has a step at `index`, waiting for it while the answer is being
         written; None when the lesson was paused or stopped meanwhile."""
-        if index < len(answer.steps):
-            return True
         if answer.draft is None or self.drafts is None:
-            return False
-        step = self.drafts.wait_step(
-            answer.draft, index, stop=lambda: lesson.cancelled or lesson.pause_requested
-        )
-        if step is False:
-            return None
-        if not isinstance(step, dict):
-            return False
-        answer.steps.append(step)
+            return index < len(answer.steps)
+        # The lesson's document holds the steps written when it started; a resumed or taken
+        # over lesson fetches those written since, in order.
+        while len(answer.steps) <= index:
+            step = self.drafts.wait_step(
+                answer.draft,
+                len(answer.steps),
+                stop=lambda: lesson.cancelled or lesson.pause_requested,
+            )
+            if step is False:
+                return None
+            if not isinstance(step, dict):
+                return False
+            answer.steps.append(step)
         return True
 
     def _complete(
@@ -716,6 +731,11 @@ class StreamingService:
         last: list[Event],
         started: float,
     ) -> None:
+        if answer.draft is not None and self.drafts is not None:
+            # Stored by now: its id as stored (an answer being rewritten keeps its row's id).
+            answer = replace(
+                answer, answer_id=self.drafts.answer_id(answer.draft) or answer.answer_id
+            )
         if lesson.interaction_id and self.complete_interaction is not None:
             # Recorded before the student is told the lesson is done.
             self.complete_interaction(lesson.interaction_id, answer.answer_id)
@@ -747,18 +767,24 @@ class StreamingService:
 
     def _end_unwritten(self, lesson: LiveLesson, exc: GenerationFailed) -> None:
         """The answer being written failed after what the student saw: the lesson ends there
-        (nothing to resume) and its charge is given back."""
+        (nothing to resume) and its charge is given back. A lesson stopped, paused or taken
+        over meanwhile is not this greenlet's to end: it says nothing."""
+        try:
+            state = self.session_repo.get_session(lesson.session_id)
+            if state is None or state.lesson_run != lesson.run:
+                return
+        except AppError:
+            pass  # (Redis is failing: refund, and tell the student directly)
+        # Given back before the student is told, so what they see next is their balance.
         if lesson.interaction_id and self.refund_interaction is not None:
             self.refund_interaction(lesson.interaction_id, "the answer could not be written")
         try:
-            ended = self._record(
+            self._record(
                 lesson.session_id,
                 lesson,
                 [("error", exc.to_payload())],
                 self._after_failure(lesson),
             )
-            if not ended:  # taken over meanwhile: only the error is news
-                self._record(lesson.session_id, None, [("error", exc.to_payload())])
         except AppError:
             self.runtime.emit_to_session(
                 lesson.session_id, "error", exc.to_payload(), connection_id=None

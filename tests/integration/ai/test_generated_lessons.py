@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from app.repositories.generation_repo import GenerationRepository
-from app.services.ai_prompt import PROMPT_VERSION
 from app.utils.text_processing import generate_hash
 from tests.conftest import reset_database
 from tests.fake_openai import Reply, document_reply, error_reply, running_fake_openai
@@ -52,6 +51,7 @@ def server(pg_server_url, redis_url, tmp_path_factory, fake):
         OPENAI_MODEL=MODEL,
         OPENAI_MAX_RETRIES="1",
         OPENAI_TIMEOUT="5",
+        AI_LOCK_LEASE_SECONDS="2",
     ) as live:
         yield live
 
@@ -417,10 +417,9 @@ def test_a_model_slower_than_the_timeout_is_retried_then_given_up(server, fake, 
 def test_a_generator_that_died_lets_the_next_asker_write_the_answer(server, fake, student):
     # What a process killed while writing leaves behind: a lock with its lease and a draft.
     question = "¿Qué es una derivada?"
-    key = f"{generate_hash(question)}:{PROMPT_VERSION}:{MODEL}"
+    key = generate_hash(question)
     drafts = GenerationRepository(server.container.redis)
-    assert drafts.acquire(key, "a-dead-process", lease_seconds=1.5)
-    drafts.start_draft(key, answer_id=str(uuid.uuid4()))
+    assert drafts.start(key, "a-dead-process", answer_id=str(uuid.uuid4()), lease_seconds=1.5)
     fake.answer("derivada", document_reply(GENERATED))
     ana = student()
     ana.client.emit("ask_question", {"question": question})
@@ -499,3 +498,47 @@ def test_an_exam_question_answered_with_the_wrong_option_is_corrected(server, fa
     assert response.json()["answer"]["steps"][3]["content"] == says % "c"
     assert "c) 75 km/h" in fake.calls()[0].user_message  # the options reached the model
     assert "correct one is c" in fake.calls()[1].user_message
+
+
+def test_a_lesson_paused_while_its_answer_is_written_resumes_with_every_step(server, fake, student):
+    fake.answer("derivada", document_reply(GENERATED, tokens_per_second=150))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_until(lambda: len(events_named(ana, "step_start")) == 2, timeout=30)
+    ana.client.emit("pause_explanation", {})
+    ana.wait_for("explanation_paused", timeout=10)
+    time.sleep(1.5)  # the model writes on meanwhile
+    ana.client.emit("resume_explanation", {})
+    ana.wait_for("feedback_request", timeout=60)
+    assert not events_named(ana, "error")
+    assert texts_by_step(ana) == {
+        n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)
+    }
+
+
+def test_a_doubt_during_an_answer_being_written_is_about_the_step_in_view(server, fake, student):
+    fake.answer("derivada", document_reply(GENERATED, tokens_per_second=150))
+    fake.answer("dividimos", document_reply(FOLLOW_UP))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_until(lambda: len(events_named(ana, "step_start")) == 3, timeout=30)
+    ana.client.emit("pause_explanation", {})
+    paused = ana.wait_for("explanation_paused", timeout=10)
+    ana.client.emit("interrupt", {"question": "¿Por qué dividimos entre h?"})
+    ana.wait_for("continue_offer", timeout=30)
+    doubt = fake.calls()[-1]
+    in_view = LESSON["steps"][paused["step_number"] - 1]
+    assert paused["step_number"] >= 3 and in_view["title"] in doubt.user_message
+
+
+def test_a_model_slow_to_start_keeps_its_lock_and_is_called_once(server, fake, student):
+    # The lease is 2 s here; the model takes 4 s before its first token.
+    fake.answer("derivada", document_reply(GENERATED, delay=4))
+    ana, ben = student(), student("ben@example.com")
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    time.sleep(3)
+    ben.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_for("feedback_request", timeout=30)
+    ben.wait_for("feedback_request", timeout=30)
+    assert len(fake.calls()) == 1
+    assert texts_by_step(ana) == texts_by_step(ben)

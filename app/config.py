@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     openai_max_tokens: int = Field(default=2000, ge=200, le=16_000)  # per answer (the seed's)
     openai_timeout: float = Field(default=30.0, gt=0, le=600)  # per attempt, between bytes
     openai_max_retries: int = Field(default=2, ge=0, le=10)  # timeouts, 429 and 5xx
+    openai_moderation: bool = True  # questions checked by the moderation endpoint first
     # A generator's lock outlives a dead generator by this much (it is renewed while it works).
     ai_lock_lease_seconds: float = Field(default=30.0, ge=1, le=600)
     # USD per million tokens, for the cost `answers generate` reports (the model's list price).

@@ -153,6 +153,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         model=settings.openai_model,
         max_tokens=settings.openai_max_tokens,
         breaker=generation_repo,
+        moderation=settings.openai_moderation,
         # On a native thread: a step's checks take up to a second of CPU.
         check_step=lambda *args: gateway.run_blocking(check_generated_step, *args),
     )

@@ -38,6 +38,7 @@ class Reply:
     tokens_per_second: float | None = None  # stream rate; None: the server's
     cut_after: int | None = None  # stream: close the connection after this many characters
     finish_reason: str = "stop"
+    refusal: str | None = None  # the provider's own safety refusal (no content)
     headers: dict[str, str] = field(default_factory=dict)
     prompt_tokens: int = 420
     completion_tokens: int | None = None
@@ -308,6 +309,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         try:
             chunk({"role": "assistant", "content": ""})
+            if reply.refusal is not None:
+                content = ""
+                for token in _tokens(reply.refusal):
+                    chunk({"refusal": token})
             for count, token in enumerate(_tokens(content), start=1):
                 if reply.cut_after is not None and sent >= reply.cut_after:
                     self.close_connection = True

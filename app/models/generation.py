@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.models.answer import MAX_STEPS, AnswerStep
+from app.models.answer import AnswerStep
 from app.models.questions import Subject
 from app.utils.llm_schema import strict_json_schema
 
@@ -31,8 +31,10 @@ class GeneratedAnswer(BaseModel):
         ),
     )
     subject: Subject | None = Field(default=None, description="La materia de la pregunta")
-    total_steps: int = Field(default=0, ge=0, le=MAX_STEPS, description="Cuántos pasos tendrá")
-    steps: list[AnswerStep] = Field(default_factory=list, max_length=MAX_STEPS)
+    total_steps: int = Field(
+        default=0, ge=0, le=MAX_GENERATED_STEPS, description="Cuántos pasos tendrá"
+    )
+    steps: list[AnswerStep] = Field(default_factory=list, max_length=MAX_GENERATED_STEPS)
 
 
 # Computed on the server, never written by the model: axis ticks. Templates take free-form

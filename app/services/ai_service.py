@@ -53,18 +53,15 @@ class _Client(openai.OpenAI):
     def _should_retry(self, response: httpx2.Response) -> bool:
         try:
             response.read()
-            error = (response.json() or {}).get("error") or {}
+            body = response.json()
         except (ValueError, httpx2.HTTPError):
-            error = {}
+            body = None  # (a proxy's page, not OpenAI's error object)
+        error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and error.get("code") == "insufficient_quota":
             return False
-        retry_after = response.headers.get("retry-after")
-        if retry_after is not None:
-            try:
-                if float(retry_after) > self.max_retry_after:
-                    return False
-            except ValueError:
-                pass
+        retry_after = self._parse_retry_after_header(response.headers)
+        if retry_after is not None and retry_after > self.max_retry_after:
+            return False
         return super()._should_retry(response)
 
 
@@ -168,6 +165,7 @@ class AIService:
         breaker_window_seconds: int = 60,
         breaker_open_seconds: int = 30,
         check_step: StepChecker | None = None,
+        moderation: bool = True,
     ):
         self.client = client
         self.model = model
@@ -177,6 +175,7 @@ class AIService:
         self.breaker_window_seconds = breaker_window_seconds
         self.breaker_open_seconds = breaker_open_seconds
         self.check_step = check_step
+        self.moderation = moderation
 
     @property
     def available(self) -> bool:
@@ -187,6 +186,8 @@ class AIService:
         """Refuse (CONTENT_REFUSED) what the moderation endpoint flags. Logged without the
         text: it may be what a student should not have written, and it is theirs."""
         client = self._client()
+        if not self.moderation:
+            return  # (a compatible server without a moderation endpoint)
         try:
             result = client.moderations.create(model=MODERATION_MODEL, input=text)
         except (openai.APIError, httpx2.HTTPError) as exc:
@@ -225,10 +226,9 @@ class AIService:
         subject: str | None = None
         while True:
             calls += 1
-            if calls == 1:
-                document_events = self._streamed(client, messages, request, usage, should_stop)
-            else:
-                document_events = self._whole(client, messages, request, usage)
+            # A corrective call streams too: the timeout is between bytes, never the whole time
+            # the model takes to write a document.
+            document_events = self._streamed(client, messages, request, usage, should_stop)
             try:
                 for kind, value in document_events:
                     if kind == "raw":
@@ -328,6 +328,8 @@ class AIService:
     ) -> _DocumentEvents:
         """The first version, streamed: its refusal, plan and steps as they complete."""
         text = ""
+        refusal = ""
+        counted = False
         next_check = time.monotonic() + STOP_CHECK_SECONDS
         finish: str | None = None
         emitted = 0
@@ -341,6 +343,7 @@ class AIService:
             with stream:
                 for chunk in stream:
                     if chunk.usage is not None:
+                        counted = True
                         usage[0] += chunk.usage.prompt_tokens
                         usage[1] += chunk.usage.completion_tokens
                     if not chunk.choices:
@@ -352,6 +355,7 @@ class AIService:
                             raise AiUnavailable(details={"reason": "abandoned"})
                     choice = chunk.choices[0]
                     finish = choice.finish_reason or finish
+                    refusal += choice.delta.refusal or ""  # the provider's own safety refusal
                     delta = choice.delta.content or ""
                     if not delta:
                         continue
@@ -375,40 +379,26 @@ class AIService:
                             emitted += 1
         except (openai.APIError, httpx2.HTTPError) as exc:
             self._provider_failed(exc)
+        finally:
+            if not counted:  # closed before the usage chunk: estimated, about 4 characters each
+                usage[0] += len(json.dumps(messages, ensure_ascii=False)) // 4
+                usage[1] += len(text) // 4
         yield "raw", text
         if finish is None:  # the stream ended without its last chunk: cut midway
             self._provider_failed(None, reason="the stream was cut before its end")
         self._provider_ok()
+        if refusal or finish == "content_filter":
+            log.warning("the provider refused to answer (finish %s)", finish)
+            raise ContentRefused(details={"reason": "flagged"})
+        if finish == "length":
+            # The document does not fit in the tokens allowed: asking again would not help.
+            log.error("generated answer cut at max_tokens (%d)", self.max_tokens)
+            raise AiUnavailable()
         if finish != "stop":
             raise _Rejected(
                 emitted, repair_message(f"- finish_reason: {finish}"), f"finish {finish}"
             )
         yield from self._document_events(text, emitted, planned)
-
-    def _whole(
-        self,
-        client: openai.OpenAI,
-        messages: list[dict[str, str]],
-        request: GenerationRequest,
-        usage: list[int],
-    ) -> _DocumentEvents:
-        """A corrected version, asked for in one piece."""
-        try:
-            completion = client.chat.completions.create(**self._params(messages, request))
-        except (openai.APIError, httpx2.HTTPError) as exc:
-            self._provider_failed(exc)
-        self._provider_ok()
-        if completion.usage is not None:
-            usage[0] += completion.usage.prompt_tokens
-            usage[1] += completion.usage.completion_tokens
-        choice = completion.choices[0]
-        text = choice.message.content or ""
-        yield "raw", text
-        if choice.finish_reason != "stop":
-            raise _Rejected(
-                0, repair_message(f"- finish_reason: {choice.finish_reason}"), "unfinished"
-            )
-        yield from self._document_events(text, 0, False)
 
     def _document_events(self, text: str, emitted: int, planned: bool) -> _DocumentEvents:
         try:
@@ -461,10 +451,17 @@ class AIService:
     def _provider_failed(self, exc: Exception | None, *, reason: str = "") -> Any:
         """Count the failure (the breaker opens after too many) and give up on this answer."""
         code = getattr(exc, "code", None)
+        status = getattr(exc, "status_code", None)
         if code == "insufficient_quota":
             # Final until someone pays: every call would fail the same way. An alert.
             log.critical("OpenAI quota exhausted: AI answers are off until it is raised")
             self.breaker.open_breaker(seconds=self.breaker_open_seconds * 10)
+        elif status in (401, 403):
+            log.critical("OpenAI refused the API key (%s): check OPENAI_API_KEY", status)
+        elif status is not None and status < 500 and status != 429:
+            # This request was wrong (too big, a model the server lacks), not the provider
+            # down: other questions may go through, so the breaker does not count it.
+            log.error("OpenAI refused the request: %s: %s", type(exc).__name__, exc)
         else:
             log.error("OpenAI call failed: %s", reason or f"{type(exc).__name__}: {exc}")
             self.breaker.record_failure(

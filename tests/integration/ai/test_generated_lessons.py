@@ -268,7 +268,7 @@ def test_an_invalid_step_is_repaired_once_by_the_model(server, fake, student):
     assert texts_by_step(ana)[2] == LESSON["steps"][1]["content"]
     assert len(fake.calls()) == 2
     repair = fake.calls()[1]
-    assert repair.body.get("stream") in (None, False)
+    assert repair.body.get("stream") is True  # streamed too: no long silent wait
     assert "radius" in repair.user_message
     assert len(stored_answers(server)) == 1
 
@@ -542,3 +542,30 @@ def test_a_model_slow_to_start_keeps_its_lock_and_is_called_once(server, fake, s
     ben.wait_for("feedback_request", timeout=30)
     assert len(fake.calls()) == 1
     assert texts_by_step(ana) == texts_by_step(ben)
+
+
+def test_the_providers_own_refusal_is_a_refusal_not_a_retry(server, fake, student):
+    fake.answer("derivada", Reply(refusal="I'm sorry, I can't help with that."))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    error = ana.wait_for("error", timeout=10)
+    assert error["code"] == "CONTENT_REFUSED" and "sorry" not in error["message"]
+    assert len(fake.calls()) == 1 and credits_of(server) == 100
+
+
+def test_an_answer_cut_at_the_token_limit_is_not_asked_for_again(server, fake, student):
+    cut = json.dumps(GENERATED)[:300]
+    fake.answer("derivada", Reply(content=cut, finish_reason="length"))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    assert ana.wait_for("error", timeout=10)["code"] == "AI_UNAVAILABLE"
+    assert len(fake.calls()) == 1 and stored_answers(server) == []
+
+
+def test_a_request_the_provider_rejects_does_not_open_the_breaker(server, fake, student):
+    fake.default = lambda request: error_reply(400, "invalid_request_error")
+    ana = student()
+    for n in range(6):
+        ana.client.emit("ask_question", {"question": f"¿Qué es el número {n}?"})
+        ana.wait_until(lambda n=n: len(events_named(ana, "error")) == n + 1, timeout=15)
+    assert len(fake.calls()) == 6  # every question tried: the provider itself is fine

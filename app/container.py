@@ -32,6 +32,7 @@ from app.services.credit_service import CreditService
 from app.services.feedback_service import FeedbackService, ReviewRules
 from app.services.generation_service import GenerationService
 from app.services.health_service import HealthService
+from app.services.lesson_service import LessonService
 from app.services.migration_service import MigrationService
 from app.services.question_bank_service import QuestionBankService
 from app.services.question_service import QuestionService
@@ -71,6 +72,7 @@ class Container:
     feedback: FeedbackService
     ai: AIService
     generation: GenerationService
+    lessons: LessonService
 
     supabase_auth: SupabaseAuth | None = None
 
@@ -190,6 +192,16 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         if settings.local_auth and settings.supabase_jwt_secret
         else None
     )
+    streaming = StreamingService(
+        sessions=live_sessions,
+        session_repo=sessions,
+        runtime=gateway,
+        chunk_interval=settings.stream_chunk_interval_ms / 1000,
+        chunk_chars=settings.stream_chunk_chars,
+        complete_interaction=pipeline.mark_completed,
+        refund_interaction=pipeline.refund_interaction,
+        drafts=generation,
+    )
     return Container(
         settings=settings,
         db=db,
@@ -221,16 +233,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             session_repo=sessions,
             max_per_ip=settings.max_connections_per_ip,
         ),
-        streaming=StreamingService(
-            sessions=live_sessions,
-            session_repo=sessions,
-            runtime=gateway,
-            chunk_interval=settings.stream_chunk_interval_ms / 1000,
-            chunk_chars=settings.stream_chunk_chars,
-            complete_interaction=pipeline.mark_completed,
-            refund_interaction=pipeline.refund_interaction,
-            drafts=generation,
-        ),
+        streaming=streaming,
         supabase_auth=supabase_auth,
         accounts=accounts,
         credits=credits,
@@ -254,6 +257,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         ),
         ai=ai,
         generation=generation,
+        lessons=LessonService(questions=pipeline, streaming=streaming),
     )
 
 

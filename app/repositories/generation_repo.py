@@ -18,7 +18,7 @@ follows an older generation.
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any
 
 import redis
 

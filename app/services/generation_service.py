@@ -182,7 +182,7 @@ class GenerationService:
                 return False
             draft = self._current(key)
             if draft is None:
-                raise GenerationFailed()
+                return self._stored_step(key, index)
             if draft["status"] == "done":
                 steps = self.drafts.draft_steps(key, index)
                 return public_step(steps[0]) if steps else None
@@ -200,7 +200,19 @@ class GenerationService:
     def answer_id(self, key: str) -> str | None:
         """The stored answer's id once the generation is done."""
         draft = self.drafts.get_draft(key)
-        return draft.get("answer_id") if draft and draft["status"] == "done" else None
+        if draft is None:
+            cached = self.cache.get_cached_answer(key)
+            return cached.get("answer_id") if cached else None
+        return draft.get("answer_id") if draft["status"] == "done" else None
+
+    def _stored_step(self, key: str, index: int) -> dict[str, Any] | None:
+        """A draft expires an hour after its answer was stored: a lesson resumed later reads
+        the stored answer's steps (in the answer cache), and one without it cannot go on."""
+        cached = self.cache.get_cached_answer(key)
+        if not cached or cached.get("format") != PREPARED_FORMAT:
+            raise GenerationFailed()
+        steps = cached.get("steps") or []
+        return steps[index] if index < len(steps) else None
 
     def follow(self, key: str, watcher: str) -> None:
         """A lesson (or a waiting asker) follows this generation."""

@@ -8,7 +8,6 @@ from flask_socketio import SocketIO, emit
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.controllers.validation import parse_model
-from app.errors import AiUnavailable, AppError
 from app.models.ask import HAS_LETTER_OR_DIGIT, MAX_CONTEXT_BYTES, AskRequest
 from app.socket_events.connection import current_socket
 from app.utils.phrases import ESTIMATED_MS, pick_phrase
@@ -41,7 +40,7 @@ def ask(data: object, *, follow_up: bool) -> None:
     request = parse_model(AskRequest, body.model_dump(exclude_none=True))
     container = current_app.extensions["pizarra"]
 
-    def waiting(category: str = "searching") -> None:
+    def waiting(category: str) -> None:
         phrase = pick_phrase(category, socket.last_phrase)
         socket.last_phrase = phrase
         emit(
@@ -49,30 +48,10 @@ def ask(data: object, *, follow_up: bool) -> None:
             {"phrase": phrase, "category": category, "estimated_time": ESTIMATED_MS[category]},
         )
 
-    # A question asked during a lesson is a doubt about the step in view.
-    step = container.streaming.step_in_view(socket.session_id, follow_up=follow_up)
-    try:
-        charged = container.questions_pipeline.answer_and_charge(
-            socket.principal,
-            request,
-            session_id=socket.session_id,
-            completed=False,
-            on_lookup=waiting,
-            on_generate=lambda: waiting("thinking"),
-            follow_up_of=step,
-        )
-    except AiUnavailable as exc:
-        if (exc.details or {}).get("reason") == "provider":
-            waiting("problem")  # the seed's phrase, then the error with similar questions
-        raise
-    try:
-        container.streaming.start(
-            socket.session_id,
-            charged.answer,
-            interaction_id=charged.interaction_id,
-            follow_up=follow_up,
-        )
-    except AppError:
-        # Charged, but the lesson could not start (the session expired, Redis failed).
-        container.questions_pipeline.refund(socket.user_id, charged, "the lesson could not start")
-        raise
+    container.lessons.ask(
+        socket.principal,
+        request,
+        session_id=socket.session_id,
+        follow_up=follow_up,
+        waiting=waiting,
+    )

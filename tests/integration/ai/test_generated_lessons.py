@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.repositories.generation_repo import GenerationRepository
+from app.repositories.generation_repo import GenerationRepository, draft_key, draft_steps_key
 from app.utils.text_processing import generate_hash
 from tests.conftest import reset_database
 from tests.fake_openai import Reply, document_reply, error_reply, running_fake_openai
@@ -569,3 +569,23 @@ def test_a_request_the_provider_rejects_does_not_open_the_breaker(server, fake, 
         ana.client.emit("ask_question", {"question": f"¿Qué es el número {n}?"})
         ana.wait_until(lambda n=n: len(events_named(ana, "error")) == n + 1, timeout=15)
     assert len(fake.calls()) == 6  # every question tried: the provider itself is fine
+
+
+def test_a_lesson_resumed_after_its_draft_expired_reads_the_stored_answer(server, fake, student):
+    fake.answer("derivada", document_reply(GENERATED, tokens_per_second=150))
+    ana = student()
+    ana.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+    ana.wait_until(lambda: len(events_named(ana, "step_start")) == 2, timeout=30)
+    ana.client.emit("pause_explanation", {})
+    ana.wait_for("explanation_paused", timeout=10)
+    deadline = time.monotonic() + 30
+    while not stored_answers(server) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    key = generate_hash("¿Qué es una derivada?")
+    server.container.redis.delete(draft_key(key), draft_steps_key(key))  # as an hour later
+    ana.client.emit("resume_explanation", {})
+    ana.wait_for("feedback_request", timeout=30)
+    assert not events_named(ana, "error")
+    assert texts_by_step(ana) == {
+        n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)
+    }

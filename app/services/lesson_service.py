@@ -1,0 +1,60 @@
+"""A question asked over Socket.IO, from the question to the lesson: the doubt about the step in
+view when a lesson is on, the question pipeline (stored, rephrased or written now, charged),
+then the lesson's stream; a charge for a lesson that cannot start is given back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.auth.verifier import Principal
+from app.errors import AiUnavailable, AppError
+from app.models.ask import AskRequest
+from app.services.question_service import QuestionService
+from app.services.streaming_service import StreamingService
+
+
+class LessonService:
+    def __init__(self, *, questions: QuestionService, streaming: StreamingService):
+        self.questions = questions
+        self.streaming = streaming
+
+    def ask(
+        self,
+        principal: Principal,
+        request: AskRequest,
+        *,
+        session_id: str,
+        follow_up: bool,
+        waiting: Callable[[str], None],
+    ) -> str:
+        """Answer a question as a lesson; its explanation id. Asked while a lesson streams (or,
+        as a `follow_up`, while one is paused), it interrupts that lesson, which waits at its
+        character. `waiting(category)` shows a waiting phrase: `searching` the store,
+        `thinking` while the answer is written, `problem` when the AI provider fails."""
+        # A question asked during a lesson is a doubt about the step in view.
+        step = self.streaming.step_in_view(session_id, follow_up=follow_up)
+        try:
+            charged = self.questions.answer_and_charge(
+                principal,
+                request,
+                session_id=session_id,
+                completed=False,
+                on_lookup=lambda: waiting("searching"),
+                on_generate=lambda: waiting("thinking"),
+                follow_up_of=step,
+            )
+        except AiUnavailable as exc:
+            if (exc.details or {}).get("reason") == "provider":
+                waiting("problem")  # the seed's phrase, then the error with similar questions
+            raise
+        try:
+            return self.streaming.start(
+                session_id,
+                charged.answer,
+                interaction_id=charged.interaction_id,
+                follow_up=follow_up,
+            )
+        except AppError:
+            # Charged, but the lesson could not start (the session expired, Redis failed).
+            self.questions.refund(principal.user_id, charged, "the lesson could not start")
+            raise

@@ -39,6 +39,10 @@ class Reply:
     cut_after: int | None = None  # stream: close the connection after this many characters
     finish_reason: str = "stop"
     refusal: str | None = None  # the provider's own safety refusal (no content)
+    # As a strict-mode model does: every property the request's JSON Schema lists is written
+    # (null when the document leaves it out), and a reply the schema does not admit is a
+    # failure of the test (a 500 naming the problem), not something a real model could send.
+    strict: bool = True
     headers: dict[str, str] = field(default_factory=dict)
     prompt_tokens: int = 420
     completion_tokens: int | None = None
@@ -61,6 +65,7 @@ class RecordedRequest:
     at: float
     streamed_chars: int = 0  # how much of a streamed reply was written
     finished: bool = False  # the whole reply was written (the client did not leave early)
+    finished_at: float | None = None  # when (time.monotonic(), this process's clock)
 
     @property
     def user_message(self) -> str:
@@ -158,6 +163,72 @@ def running_fake_openai(**kwargs: Any) -> Iterator[FakeOpenAI]:
         fake.stop()
 
 
+def _strict_schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") != "json_schema":
+        return None
+    json_schema = response_format.get("json_schema") or {}
+    assert json_schema.get("strict") is True, "structured output must be strict"
+    return json_schema.get("schema")
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if not ref:
+        return schema
+    node: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+_JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int,
+               "number": (int, float)}  # fmt: skip
+
+
+def strict_text(document: dict[str, Any], schema: dict[str, Any]) -> str:
+    """The document as a strict-mode model writes it under `schema` (what the fake sends)."""
+    return json.dumps(_as_strict_model_writes(document, schema, schema), ensure_ascii=False)
+
+
+def _as_strict_model_writes(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """`value` with every listed property present (null where it was left out)."""
+    schema = _resolve(schema, root)
+    if "anyOf" in schema:
+        if value is None:
+            return None
+        variants = [_resolve(v, root) for v in schema["anyOf"] if v.get("type") != "null"]
+        if isinstance(value, dict):  # a canvas command: the variant of its type
+            for variant in variants:
+                kinds = ((variant.get("properties") or {}).get("type") or {}).get("enum")
+                if kinds and value.get("type") in kinds:
+                    return _as_strict_model_writes(value, variant, root)
+        for variant in variants:
+            expected = _JSON_TYPES.get(variant.get("type", ""), object)
+            if isinstance(value, expected):
+                return _as_strict_model_writes(value, variant, root)
+        return value
+    if schema.get("type") == "object" and isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        filled = {
+            name: _as_strict_model_writes(value[name], properties[name], root)
+            if name in value
+            else None
+            for name in properties
+        }
+        filled.update({name: item for name, item in value.items() if name not in properties})
+        return filled
+    if schema.get("type") == "array" and isinstance(value, list):
+        return [_as_strict_model_writes(item, schema.get("items") or {}, root) for item in value]
+    return value
+
+
 def _tokens(text: str) -> list[str]:
     """About four characters per token, as the real tokenizers average on Spanish text."""
     return [text[i : i + 4] for i in range(0, len(text), 4)]
@@ -245,6 +316,27 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         content = reply.content or ""
+        schema = _strict_schema_of(request.body)
+        if reply.strict and schema is not None and reply.refusal is None:
+            try:
+                content = strict_text(json.loads(content), schema)
+                problems = [
+                    error.message for error in _validator(schema).iter_errors(json.loads(content))
+                ]
+            except json.JSONDecodeError:
+                problems = []  # (a reply that is not JSON at all is sent as it is)
+            if problems:
+                self._json(
+                    500,
+                    {
+                        "error": {
+                            "message": "fake: the reply breaks the schema: "
+                            + "; ".join(problems[:3]),
+                            "type": "fake",
+                        }
+                    },
+                )
+                return
         model = request.body.get("model", "fake-model")
         completion_tokens = reply.completion_tokens or len(_tokens(content))
         usage = {
@@ -338,6 +430,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_chunk("data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
             request.finished = True
+            request.finished_at = time.monotonic()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client went away (it cancelled)
 

@@ -116,20 +116,40 @@ def test_stale_answers_are_rewritten_and_manual_ones_never(
 ):
     openai_fake.default = lambda request: document_reply(LESSON)
     codes = bank_codes(container)[:2]
-    args = ["--code", codes[0], "--code", codes[1]]
-    assert generate(settings, openai_fake, tmp_path, *args).returncode == 0
+    first = generate(settings, openai_fake, tmp_path, "--code", codes[0], "--code", codes[1])
+    assert first.returncode == 0 and "2 written" in first.stdout
     with container.db.transaction() as conn:
         conn.execute("UPDATE ai_answers SET prompt_version = 'old' WHERE generated_by <> 'manual'")
-        conn.execute(
-            "UPDATE ai_answers SET generated_by = 'manual' WHERE question_text = "
-            "(SELECT question FROM questions WHERE code = %s)",
+        manual = conn.execute(
+            "UPDATE ai_answers SET generated_by = 'manual', answer_steps = '[]'::jsonb "
+            "WHERE question_text = (SELECT question FROM questions WHERE code = %s) "
+            "RETURNING answer_steps",
             (codes[1],),
-        )
-    result = generate(
+        ).fetchone()
+    listed = generate(
         settings, openai_fake, tmp_path, "--subject", "fisica", "--stale", "--dry-run"
     )
-    stale = [line.split("\t") for line in result.stdout.splitlines()]
+    stale = [line.split("\t") for line in listed.stdout.splitlines()]
     assert [code for code, reason, _ in stale if reason == "stale"] == [codes[0]]
+    calls = len(openai_fake.calls())
+    written = generate(
+        settings, openai_fake, tmp_path, "--subject", "fisica", "--stale", "--limit", "1"
+    )
+    assert written.returncode == 0 and "1 written" in written.stdout
+    assert len(openai_fake.calls()) == calls + 1
+    with container.db.connection() as conn:
+        rows = {
+            row["code"]: row
+            for row in conn.execute(
+                "SELECT q.code, a.prompt_version, a.generated_by, a.answer_steps "
+                "FROM ai_answers a JOIN questions q ON q.question = a.question_text "
+                "WHERE q.code = ANY(%s)",
+                (codes,),
+            ).fetchall()
+        }
+    assert rows[codes[0]]["prompt_version"] == PROMPT_VERSION  # rewritten by this prompt
+    assert rows[codes[1]]["generated_by"] == "manual"  # never replaced
+    assert rows[codes[1]]["answer_steps"] == manual["answer_steps"]
 
 
 def test_failures_are_counted_and_the_run_says_so(settings, container, openai_fake, tmp_path):

@@ -87,6 +87,42 @@ _EXAMPLE_ANSWER: dict[str, Any] = {
 }  # fmt: skip
 
 
+_SECOND_QUESTION = "Un coche pasa de 0 a 20 m/s en 4 s. ¿Cuál es su aceleración?"
+_SECOND_ANSWER: dict[str, Any] = {
+    "refusal": None,
+    "subject": "fisica",
+    "total_steps": 2,
+    "steps": [
+        {
+            "title": "La fórmula",
+            "content_type": "formula",
+            "content": "La aceleración es cuánto cambia la velocidad cada segundo: "
+            "$a = \\frac{v_f - v_i}{t}$.",
+            "duration": 15,
+            "canvas": [
+                {"type": "arrow", "x1": 100, "y1": 300, "x2": 500, "y2": 300,
+                 "color": "#2c3e50", "at": 0},
+                {"type": "latex", "x": 300, "y": 200, "latex": "a = \\frac{v_f - v_i}{t}",
+                 "at": 60},
+            ],
+        },
+        {
+            "title": "Resolvemos",
+            "content_type": "example",
+            "content": "Con $v_f = 20$, $v_i = 0$ y $t = 4$: $a = \\frac{20 - 0}{4} = 5$ "
+            "m/s². La respuesta es $5$ m/s².",
+            "duration": 15,
+            "canvas": [
+                {"type": "latex", "x": 300, "y": 420, "latex": "a = 5\\ \\text{m/s}^2",
+                 "color": "#27ae60", "at": 40},
+            ],
+        },
+    ],
+}  # fmt: skip
+
+EXAMPLES = [(_EXAMPLE_QUESTION, _EXAMPLE_ANSWER), (_SECOND_QUESTION, _SECOND_ANSWER)]
+
+
 def build_messages(
     question: str,
     *,
@@ -120,12 +156,15 @@ def build_messages(
             "solo la duda, en un único paso breve, y sin repetir el paso."
         )
     user = question if not notes else question + "\n\n" + "\n".join(notes)
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": _EXAMPLE_QUESTION},
-        {"role": "assistant", "content": json.dumps(_EXAMPLE_ANSWER, ensure_ascii=False)},
-        {"role": "user", "content": user},
+    shots = [
+        message
+        for question_text, answer in EXAMPLES
+        for message in (
+            {"role": "user", "content": question_text},
+            {"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)},
+        )
     ]
+    return [{"role": "system", "content": SYSTEM_PROMPT}, *shots, {"role": "user", "content": user}]
 
 
 def repair_message(errors: str) -> dict[str, str]:

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from app.models.generation import GeneratedAnswer, answer_schema
-from app.services.ai_prompt import _EXAMPLE_ANSWER, build_messages
+from app.services.ai_prompt import EXAMPLES, build_messages
 from app.services.ai_service import validate_generated
 from app.utils.llm_schema import drop_nulls
+from app.utils.math_check import check_step
 
 
 def walk(node: Any):
@@ -44,9 +45,12 @@ def test_the_fields_come_in_the_order_a_lesson_needs_them():
     assert list(answer_schema()["properties"]) == ["refusal", "subject", "total_steps", "steps"]
 
 
-def test_the_prompts_worked_example_is_a_valid_answer():
-    example = validate_generated(_EXAMPLE_ANSWER)
-    assert len(example.steps) == example.total_steps == 2
+def test_the_prompts_worked_examples_are_valid_answers_with_correct_math():
+    for _question, answer in EXAMPLES:
+        example = validate_generated(answer)
+        assert len(example.steps) == example.total_steps == 2
+        for step in example.steps:
+            assert check_step(step.content).failures == []
 
 
 def test_a_step_written_with_explicit_nulls_is_read_as_absent_fields():

@@ -13,10 +13,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.controllers.generation_jobs import run_generation
 from app.devstack import DevStackError
 from app.errors import AppError
 from app.services.ai_prompt import PROMPT_VERSION
-from app.services.generation_jobs import run_generation
 
 db_cli = AppGroup("db", help="Database migrations and seed data.")
 answers_cli = AppGroup("answers", help="Precomputed answers (answer documents).")

@@ -1,5 +1,6 @@
-"""Writing many answers at once (`flask answers generate`): a few generations at a time, each
-stored as soon as it is written, with a progress bar on the terminal."""
+"""Writing many answers at once for `flask answers generate` (the CLI's side): a few
+generations at a time on threads, each stored by the generation service as soon as it is
+written, with a progress bar on the terminal."""
 
 from __future__ import annotations
 

@@ -53,8 +53,8 @@ def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 90) -> reques
             )
             if response.status_code == 200:
                 return response
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or listening while its worker still boots
         time.sleep(0.2)
     proc.kill()
     pytest.fail(f"not ready within {timeout}s:\n{proc.stdout.read()}")

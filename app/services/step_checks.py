@@ -8,7 +8,6 @@ from typing import Any
 
 from app.models.answer import AnswerStep
 from app.services.ai_service import StepVerdict
-from app.utils.math_check import check_option, check_step
 
 STEP_CHECK_SECONDS = 1.0
 
@@ -16,6 +15,9 @@ STEP_CHECK_SECONDS = 1.0
 def check_generated_step(
     step: AnswerStep, before: list[AnswerStep], bank_question: dict[str, Any] | None
 ) -> StepVerdict:
+    # SymPy is loaded with the first step to check, not when every process starts.
+    from app.utils.math_check import check_option, check_step
+
     result = check_step(
         step.content,
         context="\n".join(earlier.content for earlier in before),

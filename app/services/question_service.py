@@ -247,32 +247,36 @@ class QuestionService:
             stored = self.near_duplicate(request.question)
         if stored is None:
             stored = self._generate(principal, request, question_hash, on_generate)
-        with self.db.transaction() as conn:
-            if request.question_id and self.bank.get_by_id(conn, request.question_id) is None:
-                raise NotFound("No encontramos esa pregunta del banco.")
-            # The interaction first, so the spend names it (nothing is kept if the spend fails).
-            interaction_id = self.interactions.insert(
-                conn,
-                user_id=principal.user_id,
-                session_id=session_id,
-                question_text=request.question,
-                question_type=request.question_type,
-                # An answer being written has no row yet: it is named when the lesson ends.
-                answer_id=None if stored.draft else stored.answer_id,
-                question_id=request.question_id,
-                response_time_ms=int((time.monotonic() - started) * 1000),
-                credits_used=1,
-                completed=completed,
-            )
-            if interaction_id is None:
-                raise Unauthorized("Tu cuenta ya no existe.")
-            receipt = self.credits.consume_in(
-                conn,
-                user_id=principal.user_id,
-                interaction_id=interaction_id,
-                details={"question_hash": question_hash, "source": stored.source},
-                provision=lambda: self.accounts.ensure_profile(conn, principal),
-            )
+        try:
+            with self.db.transaction() as conn:
+                if request.question_id and self.bank.get_by_id(conn, request.question_id) is None:
+                    raise NotFound("No encontramos esa pregunta del banco.")
+                # The interaction first, so the spend names it (nothing is kept if the spend fails).
+                interaction_id = self.interactions.insert(
+                    conn,
+                    user_id=principal.user_id,
+                    session_id=session_id,
+                    question_text=request.question,
+                    question_type=request.question_type,
+                    # An answer being written has no row yet: it is named when the lesson ends.
+                    answer_id=None if stored.draft else stored.answer_id,
+                    question_id=request.question_id,
+                    response_time_ms=int((time.monotonic() - started) * 1000),
+                    credits_used=1,
+                    completed=completed,
+                )
+                if interaction_id is None:
+                    raise Unauthorized("Tu cuenta ya no existe.")
+                receipt = self.credits.consume_in(
+                    conn,
+                    user_id=principal.user_id,
+                    interaction_id=interaction_id,
+                    details={"question_hash": question_hash, "source": stored.source},
+                    provision=lambda: self.accounts.ensure_profile(conn, principal),
+                )
+        except AppError:
+            self.stop_following(stored)  # (the answer goes on being written for the others)
+            raise
         # A statistic, counted outside the transaction: every student asking the same question
         # would otherwise wait on this row's lock until the others commit.
         if stored.draft is None:

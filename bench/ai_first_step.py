@@ -30,14 +30,16 @@ sys.path.insert(0, str(ROOT))
 
 import openai  # noqa: E402
 
+from app.models.generation import answer_schema  # noqa: E402
 from tests.fake_openai import document_reply, running_fake_openai  # noqa: E402
 from tests.integration.sockets.test_connection import Student  # noqa: E402
 from tests.live_server import running_server  # noqa: E402
 
 
 def lesson() -> dict:
-    """A four-step lesson with drawings (about 600 tokens)."""
-    document = json.loads((ROOT / "tests/fixtures/answers.json").read_text())[0]
+    """A lesson as the seed's are: five steps of about 300 characters, with drawings (about
+    1,000 tokens once written as a strict-mode model writes it)."""
+    document = json.loads((ROOT / "seed/answers/calculo.json").read_text())[0]
     return {
         "refusal": None,
         "subject": "calculo",
@@ -100,8 +102,13 @@ def main() -> int:
             first, whole_lesson = one[0]
             started = time.monotonic()
             client = openai.OpenAI(api_key="sk-bench", base_url=fake.base_url)
-            client.chat.completions.create(
-                model="bench", messages=[{"role": "user", "content": "¿Qué es una derivada?"}]
+            client.chat.completions.create(  # the same structured output, in one piece
+                model="bench",
+                messages=[{"role": "user", "content": "¿Qué es una derivada?"}],
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "leccion", "strict": True, "schema": answer_schema()},
+                },
             )
             whole_answer = time.monotonic() - started
             print(f"model rate: {args.rate:.0f} tokens/s")

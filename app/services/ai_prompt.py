@@ -24,6 +24,8 @@ Cómo es una buena lección:
 - De 3 a 5 pasos: primero la idea intuitiva, después la fórmula o el concepto, después un \
 ejemplo resuelto con números, y al final un resumen breve ("summary") con lo que hay que \
 recordar para el examen.
+- El primer paso es corto y con uno o dos dibujos como mucho: el estudiante lo ve en cuanto \
+lo terminas de escribir, mientras escribes los demás.
 - Cada paso tiene un título corto y un texto de 1 a 4 frases claras, en español neutro, \
 tuteando al estudiante. Nada de relleno.
 - Matemáticas en LaTeX: en línea con $...$ y destacadas con $$...$$. Usa \\frac, \\sqrt, ^{}.

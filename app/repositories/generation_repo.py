@@ -9,6 +9,8 @@ follow while the answer is written, and the provider's circuit breaker.
   process's lessons read while the answer is being written.
 - `ai_watchers:{key}` (set of the lessons following it) and `ai_abandoned:{key}` (set when the
   last of them stopped): a generation nobody waits for any more stops, and costs no more.
+- `ai_reserved:{user_id}`: generations a student started and is not charged for yet (at most
+  as many as their credits allow), so two tabs cannot set the model writing on one credit.
 - `ai_breaker:failures` (a counter over a window) and `ai_breaker:open` (set while open).
 
 `key` is the question's hash with the prompt version and model, so a new prompt or model never
@@ -108,6 +110,23 @@ return 0
 """
 
 
+def reserved_key(user_id: str) -> str:
+    return f"ai_reserved:{user_id}"
+
+
+# One more generation for a student who is not charged yet, if their spends allow it.
+# KEYS: the student's count; ARGV: spends allowed, ttl.
+_RESERVE = """
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return 0 end
+return 1
+"""
+_UNRESERVE = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 1
+"""
+
 BREAKER_FAILURES = "ai_breaker:failures"
 BREAKER_OPEN = "ai_breaker:open"
 
@@ -122,6 +141,8 @@ class GenerationRepository:
         self._leave = client.register_script(_LEAVE)
         self._start = client.register_script(_START)
         self._write = client.register_script(_WRITE)
+        self._reserve = client.register_script(_RESERVE)
+        self._unreserve = client.register_script(_UNRESERVE)
 
     # -- the lock -------------------------------------------------------------------------
     @redis_call
@@ -214,6 +235,15 @@ class GenerationRepository:
     @redis_call
     def abandoned(self, key: str) -> bool:
         return bool(self.redis.exists(abandoned_key(key)))
+
+    # -- generations not charged yet ---------------------------------------------------------
+    @redis_call
+    def reserve(self, user_id: str, *, allowed: int, ttl_seconds: int) -> bool:
+        return bool(self._reserve(keys=[reserved_key(user_id)], args=[allowed, ttl_seconds]))
+
+    @redis_call
+    def unreserve(self, user_id: str) -> None:
+        self._unreserve(keys=[reserved_key(user_id)])
 
     # -- the breaker ----------------------------------------------------------------------
     @redis_call

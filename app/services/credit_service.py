@@ -176,20 +176,22 @@ class CreditService:
             day=balance.today,
         )
 
-    def check_can_spend(self, user_id: str) -> None:
-        """Raise what a spend would raise now (no credits, today's limit reached), without
-        spending: checked before work that costs money even when the spend comes later."""
+    def check_can_spend(self, user_id: str) -> int:
+        """How many spends the student can make now; raise what a spend would raise when none
+        (no credits, today's limit reached). Checked before work that costs money even when
+        the spend comes later."""
         now = datetime.now(UTC)
         with self.db.connection() as conn:
             found = self.profiles.get_with_plan(conn, user_id)
         if found is None:
-            return  # a new student's profile starts with the plan's credits
+            return 1  # a new student's profile starts with the plan's credits
         profile, plan = found
         balance = effective_balance(profile, plan, now)
         if balance.credits_remaining < 1:
             raise InsufficientCredits(retry_after=seconds_until(balance.credits_reset_at, now))
         if balance.daily_used >= balance.daily_limit:
             raise DailyLimitReached(retry_after=seconds_until(balance.daily_reset_at, now))
+        return min(balance.credits_remaining, balance.daily_limit - balance.daily_used)
 
     def refund_interaction(self, interaction_id: str, reason: str) -> bool:
         """Give back the charge of an interaction whose lesson could not be given (an answer

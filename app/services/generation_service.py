@@ -214,6 +214,16 @@ class GenerationService:
         steps = cached.get("steps") or []
         return steps[index] if index < len(steps) else None
 
+    def reserve_spend(self, user_id: str, *, allowed: int) -> bool:
+        """Count a generation the student will be charged for once its first step is written;
+        False when the ones already started would use up what they can spend."""
+        ttl = int(self.first_step_timeout) + 30  # (a crashed asker's count lapses)
+        return self.drafts.reserve(user_id, allowed=allowed, ttl_seconds=ttl)
+
+    def release_spend(self, user_id: str) -> None:
+        with contextlib.suppress(AppError):  # (else it lapses by itself)
+            self.drafts.unreserve(user_id)
+
     def follow(self, key: str, watcher: str) -> None:
         """A lesson (or a waiting asker) follows this generation."""
         self.drafts.watch(key, watcher)

@@ -37,7 +37,7 @@ from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
 from app.services.account_service import AccountService
 from app.services.ai_service import GenerationRequest
-from app.services.credit_service import CreditService
+from app.services.credit_service import CreditService, InsufficientCredits
 from app.services.generation_service import GenerationService, public_step
 from app.utils.canvas_commands import PREPARED_FORMAT, prepare_steps, templates_used
 from app.utils.math_guard import NEAR_DUPLICATE_THRESHOLD, same_math
@@ -65,6 +65,7 @@ class StoredAnswer:
     total_steps: int | None = None  # announced; for a draft, the model's plan
     # Who asked, as a follower of the draft until their lesson follows it instead.
     watcher: str | None = None
+    reserved: bool = False  # a generation counted against the asker's spends until charged
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,9 @@ class QuestionService:
         except AppError:
             self.stop_following(stored)  # (the answer goes on being written for the others)
             raise
+        finally:
+            if stored.reserved and self.generation is not None:
+                self.generation.release_spend(principal.user_id)  # charged now, or never
         # A statistic, counted outside the transaction: every student asking the same question
         # would otherwise wait on this row's lock until the others commit.
         if stored.draft is None:
@@ -335,17 +339,26 @@ class QuestionService:
         try:
             if self.generation is None or not self.generation.available:
                 raise AiUnavailable(details={"reason": "not_configured"})
-            # The model is paid for before the student is charged: not for one who cannot pay.
-            self.credits.check_can_spend(principal.user_id)
+            # The model is paid for before the student is charged: not for one who cannot pay,
+            # nor for more questions at once (two tabs) than they can pay for.
+            allowed = self.credits.check_can_spend(principal.user_id)
             generation_request = self._generation_request(principal, request, follow_up_of)
+            if not self.generation.reserve_spend(principal.user_id, allowed=allowed):
+                raise InsufficientCredits(
+                    "Ya tienes otra pregunta en curso que usará tus últimos créditos."
+                )
             watcher = f"ask:{uuid.uuid4()}"
-            draft = self.generation.begin(
-                question=request.question,
-                question_hash=question_hash,
-                request=generation_request,
-                watcher=watcher,
-                on_wait=on_generate,
-            )
+            try:
+                draft = self.generation.begin(
+                    question=request.question,
+                    question_hash=question_hash,
+                    request=generation_request,
+                    watcher=watcher,
+                    on_wait=on_generate,
+                )
+            except AppError:
+                self.generation.release_spend(principal.user_id)
+                raise
         except AiUnavailable as exc:
             similar = self.similar_questions(request.question)
             exc.details = {**(exc.details or {}), "similar": [s.model_dump() for s in similar]}
@@ -367,6 +380,7 @@ class QuestionService:
             draft=None if draft.done else draft.key,
             total_steps=draft.total_steps,
             watcher=None if draft.done else watcher,
+            reserved=True,
         )
 
     def _follow_up_answer(

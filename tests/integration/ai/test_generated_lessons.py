@@ -599,3 +599,27 @@ def test_a_lesson_resumed_after_its_draft_expired_reads_the_stored_answer(server
     assert texts_by_step(ana) == {
         n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)
     }
+
+
+def test_two_tabs_cannot_set_the_model_writing_on_one_credit(server, fake, student):
+    fake.answer("derivada", document_reply(GENERATED, delay=1.5))
+    fake.answer("integral", document_reply(GENERATED))
+    tab = student()
+    token = server.container.dev_tokens.issue(email="ana@example.com")
+    other_tab = Student(server.url, next(ADDRESSES))
+    other_tab.connect(token)
+    try:
+        with server.container.db.transaction() as conn:
+            conn.execute("UPDATE profiles SET credits_remaining = 1")
+        tab.client.emit("ask_question", {"question": "¿Qué es una derivada?"})
+        tab.wait_for("waiting_phrase", timeout=5)
+        time.sleep(0.3)
+        other_tab.client.emit("ask_question", {"question": "¿Qué es una integral?"})
+        error = other_tab.wait_for("error", timeout=10)
+        assert error["code"] == "INSUFFICIENT_CREDITS"
+        tab.wait_for("feedback_request", timeout=30)
+        [call] = fake.calls()  # the second tab's question never reached the model
+        assert "derivada" in call.user_message
+        assert credits_of(server) == 0
+    finally:
+        other_tab.close()

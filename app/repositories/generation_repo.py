@@ -1,7 +1,7 @@
 """Redis state of answer generation: the one-call-per-question lock, the draft that students
 follow while the answer is written, and the provider's circuit breaker.
 
-- `ai_lock:{key}`: the generator's token, with a lease it renews at every step; a crashed
+- `ai_lock:{key}`: the generator's token, with a lease it renews while it works; a crashed
   generator's lock lapses by itself.
 - `ai_draft:{key}` (hash of JSON values: status, answer_id, total_steps, subject, message,
   reason, tokens) and
@@ -13,8 +13,8 @@ follow while the answer is written, and the provider's circuit breaker.
   as many as their credits allow), so two tabs cannot set the model writing on one credit.
 - `ai_breaker:failures` (a counter over a window) and `ai_breaker:open` (set while open).
 
-`key` is the question's hash with the prompt version and model, so a new prompt or model never
-follows an older generation.
+`key` is the question's hash (a follow-up's: `follow_up_hash`): one generation per question at
+a time, whatever the prompt version or model, which are stored with the answer it writes.
 """
 
 from __future__ import annotations

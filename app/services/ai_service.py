@@ -32,15 +32,16 @@ from pydantic import ValidationError
 
 from app.errors import AiUnavailable, ContentRefused
 from app.models.answer import AnswerStep
-from app.models.generation import MAX_GENERATED_STEPS, GeneratedAnswer, answer_schema
+from app.models.generation import MAX_GENERATED_STEPS, answer_schema
 from app.repositories.generation_repo import GenerationRepository
 from app.services.ai_prompt import build_messages, fix_step_message, repair_message
 from app.utils.llm_schema import drop_nulls
+from app.utils.phrases import PHRASES
 
 log = logging.getLogger(__name__)
 
 MODERATION_MODEL = "omni-moderation-latest"
-TEMPORARY_PROBLEM = "Disculpa, hay un problema temporal"
+TEMPORARY_PROBLEM = PHRASES["problem"][0]  # the seed's words, shown as a waiting phrase too
 STOP_CHECK_SECONDS = 0.5
 
 
@@ -481,12 +482,3 @@ def _partial(text: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def validate_generated(document: dict[str, Any]) -> GeneratedAnswer:
-    """A whole generated document, checked (for tests and exports)."""
-    return GeneratedAnswer.model_validate(drop_nulls(document))
-
-
-def elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)

@@ -102,6 +102,13 @@ def effective_balance(
     )
 
 
+def _refuse_when_spent(balance: Balance, now: datetime) -> None:
+    if balance.credits_remaining < 1:
+        raise InsufficientCredits(retry_after=seconds_until(balance.credits_reset_at, now))
+    if balance.daily_used >= balance.daily_limit:
+        raise DailyLimitReached(retry_after=seconds_until(balance.daily_reset_at, now))
+
+
 class CreditService:
     def __init__(self, *, db: Database, profiles: ProfileRepository):
         self.db = db
@@ -145,10 +152,7 @@ class CreditService:
             raise NotFound("No encontramos tu perfil.")
         profile, plan = found
         balance = effective_balance(profile, plan, now)
-        if balance.credits_remaining < 1:
-            raise InsufficientCredits(retry_after=seconds_until(balance.credits_reset_at, now))
-        if balance.daily_used >= balance.daily_limit:
-            raise DailyLimitReached(retry_after=seconds_until(balance.daily_reset_at, now))
+        _refuse_when_spent(balance, now)
         after = balance.credits_remaining - 1
         self.profiles.save_balance(
             conn,
@@ -187,10 +191,7 @@ class CreditService:
             return 1  # a new student's profile starts with the plan's credits
         profile, plan = found
         balance = effective_balance(profile, plan, now)
-        if balance.credits_remaining < 1:
-            raise InsufficientCredits(retry_after=seconds_until(balance.credits_reset_at, now))
-        if balance.daily_used >= balance.daily_limit:
-            raise DailyLimitReached(retry_after=seconds_until(balance.daily_reset_at, now))
+        _refuse_when_spent(balance, now)
         return min(balance.credits_remaining, balance.daily_limit - balance.daily_used)
 
     def refund_interaction(self, interaction_id: str, reason: str) -> bool:

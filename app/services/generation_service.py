@@ -100,11 +100,6 @@ class GenerationService:
     def available(self) -> bool:
         return self.ai.available
 
-    def key_for(self, question_hash: str) -> str:
-        """The generation's key: one generation per question at a time, whatever the prompt
-        version or model (both are stored with the answer it writes)."""
-        return question_hash
-
     # -- askers ---------------------------------------------------------------------------
     def begin(
         self,
@@ -119,7 +114,7 @@ class GenerationService:
         step. `watcher` counts the asker as following it (so a stop elsewhere does not abandon
         it) until `leave`. Raises ContentRefused (moderation, or a question outside the
         domain) or AiUnavailable."""
-        key = self.key_for(question_hash)
+        key = question_hash  # one generation per question, whatever the prompt or model
         self.drafts.watch(key, watcher)
         try:
             return self._wait_first_step(key, question, question_hash, request, on_wait)
@@ -265,7 +260,7 @@ class GenerationService:
     ) -> Outcome:
         """Write (or rewrite) an answer in the calling thread, under the same lock students'
         generations take, and store it (for `answers generate`)."""
-        key = self.key_for(question_hash)
+        key = question_hash
         token = str(uuid.uuid4())
         if not self.ai.available:
             raise AiUnavailable(details={"reason": "not_configured"})

@@ -65,7 +65,6 @@ class StoredAnswer:
     total_steps: int | None = None  # announced; for a draft, the model's plan
     # Who asked, as a follower of the draft until their lesson follows it instead.
     watcher: str | None = None
-    reserved: bool = False  # a generation counted against the asker's spends until charged
 
 
 @dataclass(frozen=True)
@@ -279,8 +278,9 @@ class QuestionService:
             self.stop_following(stored)  # (the answer goes on being written for the others)
             raise
         finally:
-            if stored.reserved and self.generation is not None:
-                self.generation.release_spend(principal.user_id)  # charged now, or never
+            if stored.source == "generated" and self.generation is not None:
+                # (Counted against the asker's spends until now: charged now, or never.)
+                self.generation.release_spend(principal.user_id)
         # A statistic, counted outside the transaction: every student asking the same question
         # would otherwise wait on this row's lock until the others commit.
         if stored.draft is None:
@@ -380,7 +380,6 @@ class QuestionService:
             draft=None if draft.done else draft.key,
             total_steps=draft.total_steps,
             watcher=None if draft.done else watcher,
-            reserved=True,
         )
 
     def _follow_up_answer(

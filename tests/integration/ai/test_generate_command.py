@@ -38,17 +38,20 @@ LESSON = {
 }
 
 
-def generate(settings, fake, tmp_path, *args: str) -> subprocess.CompletedProcess:
-    env = clean_env(
-        tmp_path,
-        DATABASE_URL=settings.database_url,
-        REDIS_URL=settings.redis_url,
-        SECRET_KEY=TEST_SECRET,
-        SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
-        OPENAI_API_KEY="sk-test",
-        OPENAI_BASE_URL=fake.base_url,
-        OPENAI_MAX_RETRIES="0",
-        LOG_LEVEL="WARNING",
+def generate(settings, fake, tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    env = (
+        clean_env(
+            tmp_path,
+            DATABASE_URL=settings.database_url,
+            REDIS_URL=settings.redis_url,
+            SECRET_KEY=TEST_SECRET,
+            SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
+            OPENAI_API_KEY="sk-test",
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_MAX_RETRIES="0",
+            LOG_LEVEL="WARNING",
+        )
+        | env
     )
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", "answers", "generate", *args],
@@ -163,20 +166,7 @@ def test_failures_are_counted_and_the_run_says_so(settings, container, openai_fa
 
 
 def test_without_a_key_it_says_what_is_missing(settings, openai_fake, tmp_path):
-    env_args = ("--subject", "fisica", "--limit", "1")
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "answers", "generate", *env_args],
-        cwd=ROOT,
-        env=clean_env(
-            tmp_path,
-            DATABASE_URL=settings.database_url,
-            REDIS_URL=settings.redis_url,
-            SECRET_KEY=TEST_SECRET,
-            SUPABASE_JWT_SECRET=TEST_JWT_SECRET,
-            OPENAI_API_KEY="",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = generate(
+        settings, openai_fake, tmp_path, "--subject", "fisica", "--limit", "1", OPENAI_API_KEY=""
     )
     assert result.returncode == 1 and "OPENAI_API_KEY" in result.stderr

@@ -17,7 +17,7 @@ from app.repositories.generation_repo import GenerationRepository, draft_key, dr
 from app.utils.text_processing import generate_hash
 from tests.conftest import reset_database
 from tests.fake_openai import Reply, document_reply, error_reply, running_fake_openai, strict_text
-from tests.integration.sockets.test_connection import ADDRESSES, Student
+from tests.integration.sockets.test_connection import ADDRESSES, Student, connected_students
 from tests.live_server import running_server
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "answers.json"
@@ -28,6 +28,7 @@ GENERATED = {
     "total_steps": len(LESSON["steps"]),
     "steps": LESSON["steps"],
 }
+WHOLE_LESSON = {n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)}
 MODEL = "gpt-test-mini"
 pytestmark = pytest.mark.slow
 
@@ -67,20 +68,7 @@ def _fresh(fake, server):
 
 @pytest.fixture
 def student(server):
-    created = []
-
-    def make(email: str = "ana@example.com") -> Student:
-        token = server.container.dev_tokens.issue(email=email)
-        with server.container.db.transaction() as conn:
-            conn.execute("UPDATE profiles SET daily_limit = 100, credits_remaining = 100")
-        one = Student(server.url, next(ADDRESSES))
-        one.connect(token)
-        created.append(one)
-        return one
-
-    yield make
-    for one in created:
-        one.close()
+    yield from connected_students(server)
 
 
 def events_named(student: Student, name: str) -> list[dict]:
@@ -139,9 +127,7 @@ def test_a_new_question_starts_streaming_before_its_answer_is_written(server, fa
     start = ana.wait_for("explanation_start")
     assert start["being_written"] is True and start["total_steps"] == 4
     # The student saw exactly the answer the model wrote, step by step.
-    assert texts_by_step(ana) == {
-        n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)
-    }
+    assert texts_by_step(ana) == WHOLE_LESSON
     [row] = stored_answers(server)
     assert row["generated_by"] == MODEL and row["prompt_version"]
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
@@ -174,9 +160,8 @@ def test_many_students_asking_one_new_question_make_one_llm_call(server, fake, s
         one.wait_for("feedback_request", timeout=60)
     assert len(fake.calls()) == 1
     assert len(fake.calls("/v1/moderations")) == 1
-    expected = {n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)}
     for one in many:
-        assert texts_by_step(one) == expected
+        assert texts_by_step(one) == WHOLE_LESSON
     assert len(stored_answers(server)) == 1
 
 
@@ -521,9 +506,7 @@ def test_a_lesson_paused_while_its_answer_is_written_resumes_with_every_step(ser
     ana.client.emit("resume_explanation", {})
     ana.wait_for("feedback_request", timeout=60)
     assert not events_named(ana, "error")
-    assert texts_by_step(ana) == {
-        n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)
-    }
+    assert texts_by_step(ana) == WHOLE_LESSON
 
 
 def test_a_doubt_during_an_answer_being_written_is_about_the_step_in_view(server, fake, student):
@@ -596,9 +579,7 @@ def test_a_lesson_resumed_after_its_draft_expired_reads_the_stored_answer(server
     ana.client.emit("resume_explanation", {})
     ana.wait_for("feedback_request", timeout=30)
     assert not events_named(ana, "error")
-    assert texts_by_step(ana) == {
-        n: step["content"] for n, step in enumerate(LESSON["steps"], start=1)
-    }
+    assert texts_by_step(ana) == WHOLE_LESSON
 
 
 def test_two_tabs_cannot_set_the_model_writing_on_one_credit(server, fake, student):

@@ -88,6 +88,25 @@ class Student:
 ADDRESSES = iter(f"203.0.113.{n}" for n in range(1, 255))
 
 
+def connected_students(server):
+    """A factory of students with ample credits, each connected from an address of its own;
+    they are closed when the test ends (use with `yield from` in a fixture)."""
+    created: list[Student] = []
+
+    def make(email: str = "ana@example.com") -> Student:
+        token = server.container.dev_tokens.issue(email=email)
+        with server.container.db.transaction() as conn:
+            conn.execute("UPDATE profiles SET daily_limit = 100, credits_remaining = 100")
+        one = Student(server.url, next(ADDRESSES))
+        one.connect(token)
+        created.append(one)
+        return one
+
+    yield make
+    for one in created:
+        one.close()
+
+
 @pytest.fixture
 def students(server):
     """Students of one test, all behind one address of their own (X-Forwarded-For)."""

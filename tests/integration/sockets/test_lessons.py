@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.utils.canvas_commands import prepare_steps
-from tests.integration.sockets.test_connection import ADDRESSES, Student
+from tests.integration.sockets.test_connection import ADDRESSES, Student, connected_students
 from tests.live_server import running_server
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "answers.json"
@@ -40,20 +40,7 @@ def server(pg_server_url, redis_url, tmp_path_factory):
 
 @pytest.fixture
 def student(server):
-    created = []
-
-    def make(email: str = "ana@example.com") -> Student:
-        token = server.container.dev_tokens.issue(email=email)
-        with server.container.db.transaction() as conn:
-            conn.execute("UPDATE profiles SET daily_limit = 100, credits_remaining = 100")
-        one = Student(server.url, next(ADDRESSES))
-        one.connect(token)
-        created.append(one)
-        return one
-
-    yield make
-    for one in created:
-        one.close()
+    yield from connected_students(server)
 
 
 def lesson_events(student: Student) -> list[tuple[str, dict]]:

@@ -9,9 +9,11 @@ Two scenarios against one running server process (`make run`, or any URL with lo
   `content_chunk`s of a step strays from STREAM_CHUNK_INTERVAL_MS (p50/p99), and how many
   lessons were streaming at the same time.
 
-With `--server-pid`, the server's CPU use over the run is reported too. Clients are greenlets
-(gevent) spread over several client processes, so the load generator is not the bottleneck it
-would be as one Python thread per student.
+With `--server-pid`, the server's CPU use over the run is reported too. Each student is a
+websocket speaking the Socket.IO protocol as a browser does (connect with a token, events,
+pings), run as greenlets in several client processes and reading only each event's name, so
+that the load generator is not the bottleneck it would be with a client library that decodes
+and dispatches every event on its own thread.
 
     .venv/bin/python bench/lesson_load.py --scenario ask --students 1000 --lessons 300 --ramp 30
     .venv/bin/python bench/lesson_load.py --scenario cadence --students 1000 --ramp 5
@@ -22,11 +24,13 @@ It creates bench users (bench-N@example.com) with ample credits in the configure
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -88,66 +92,111 @@ def prepare_tokens(count: int) -> tuple[list[str], str]:
     return tokens, str(interval)
 
 
+class LeanStudent:
+    """One student speaking the Engine.IO 4 / Socket.IO 5 wire protocol over a bare websocket:
+    the same frames a browser's socket.io-client exchanges, with none of the client library's
+    per-event work (a thread or greenlet per event, full JSON decoding), so that the load
+    generator does not need more CPU than the server it measures. Only the event name is read
+    from each frame; the bench's timings are taken on arrival."""
+
+    def __init__(self, url: str, token: str):
+        import websocket  # websocket-client (requirements-dev)
+
+        host = url.split("://", 1)[1].rstrip("/")
+        self.ws = websocket.WebSocket(skip_utf8_validation=True, enable_multithread=True)
+        self.ws.connect(f"ws://{host}/socket.io/?EIO=4&transport=websocket", timeout=30)
+        opening = self.ws.recv()  # 0{"sid":...,"pingInterval":...}
+        if not opening.startswith("0"):
+            raise ConnectionError(f"unexpected opening frame {opening[:80]!r}")
+        self.ws.send("40" + json.dumps({"token": token}))
+        while True:
+            reply = self.ws.recv()
+            if reply.startswith("40"):
+                break
+            if reply.startswith("44"):  # connect_error {message, data: {code}}
+                data = json.loads(reply[2:]).get("data") or {}
+                raise ConnectionRefusedError(str(data.get("code") or reply[2:80]))
+            if reply == "2":
+                self.ws.send("3")
+        self.ws.settimeout(None)
+
+    def emit(self, event: str, payload: dict) -> None:
+        self.ws.send("42" + json.dumps([event, payload], ensure_ascii=False))
+
+    def events(self):
+        """(event name, raw frame) as they arrive, answering the server's pings."""
+        while True:
+            frame = self.ws.recv()
+            if not frame:
+                return
+            if frame == "2":
+                self.ws.send("3")
+            elif frame.startswith('42["'):
+                yield frame[4 : frame.index('"', 4)], frame
+            elif frame.startswith("1"):  # the server closed the session
+                return
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing anyway
+            self.ws.send("41")
+            self.ws.close()
+
+
 def run_clients(args: tuple) -> dict:
-    url, tokens, lessons_here, hold_seconds, start_at, ramp, question = args
+    url, tokens, lessons_here, hold_seconds, start_at, ramp, question, window = args
     from gevent import monkey
 
     monkey.patch_all()
     import gevent
-    import socketio
+    import gevent.event
 
     latencies: list[float] = []
     gaps: list[float] = []
     errors: list[str] = []
     spans: list[tuple[float, float]] = []  # (first event, completion), wall clock
     connected = 0
+    in_window = 0  # events received while the server's CPU is sampled
+
+    def listen(client: LeanStudent, state: dict, done: gevent.event.Event) -> None:
+        nonlocal in_window
+        try:
+            for event, frame in client.events():
+                now = time.perf_counter()
+                if window[0] <= time.time() < window[1]:
+                    in_window += 1
+                if event == "content_chunk":
+                    if state["last_chunk"] is not None:
+                        gaps.append((now - state["last_chunk"]) * 1000)
+                    state["last_chunk"] = now
+                elif event == "step_start":
+                    state["last_chunk"] = None  # gaps are measured within a step
+                elif event == "explanation_start":
+                    latencies.append((now - state["asked"]) * 1000)
+                    state["began"] = time.time()
+                elif event == "explanation_complete":
+                    spans.append((state.get("began", time.time()), time.time()))
+                    done.set()
+                elif event == "error":
+                    code = json.loads(frame[2:])[1].get("code")
+                    errors.append(str(code))
+                    done.set()
+        except Exception:  # noqa: BLE001 - the socket closed at the end of the run
+            done.set()
 
     def student(index: int, token: str) -> None:
         nonlocal connected
-        client = socketio.Client(reconnection=False)
-        state = {"asked": 0.0, "last_chunk": None}
-        done = gevent.event.Event()
-
-        @client.on("explanation_start")
-        def _start(data):
-            latencies.append((time.perf_counter() - state["asked"]) * 1000)
-            state["began"] = time.time()
-
-        @client.on("content_chunk")
-        def _chunk(data):
-            now = time.perf_counter()
-            if state["last_chunk"] is not None:
-                gaps.append((now - state["last_chunk"]) * 1000)
-            state["last_chunk"] = now
-
-        @client.on("step_start")
-        def _step(data):
-            state["last_chunk"] = None  # gaps are measured within a step
-
-        @client.on("explanation_complete")
-        def _complete(data):
-            spans.append((state.get("began", time.time()), time.time()))
-            done.set()
-
-        @client.on("error")
-        def _error(data):
-            errors.append(str(data.get("code")))
-            done.set()
-
-        refusal: dict = {}
-
-        @client.on("connect_error")
-        def _refused(data=None):
-            refusal.update((data or {}).get("data") or {"code": str(data)})
-
         try:
-            client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+            client = LeanStudent(url, token)
+        except ConnectionRefusedError as exc:
+            errors.append(f"connect refused: {exc}")
+            return
         except Exception as exc:  # noqa: BLE001 - counted, the bench goes on
-            errors.append(
-                f"connect refused: {refusal.get('code')}" if refusal else f"connect: {exc}"
-            )
+            errors.append(f"connect: {exc}")
             return
         connected += 1
+        state: dict = {"asked": 0.0, "last_chunk": None}
+        done = gevent.event.Event()
+        listener = gevent.spawn(listen, client, state, done)
         # Questions arrive spread over the ramp, as students do, not all in one instant.
         gevent.sleep(max(0.0, start_at - time.time()) + ramp * index / max(1, len(tokens)))
         if index < lessons_here:
@@ -155,7 +204,8 @@ def run_clients(args: tuple) -> dict:
             client.emit("ask_question", {"question": question})
             done.wait(120)
         gevent.sleep(max(0.0, start_at + hold_seconds - time.time()))
-        client.disconnect()
+        client.close()
+        listener.kill()
 
     greenlets = [gevent.spawn(student, i, token) for i, token in enumerate(tokens)]
     gevent.joinall(greenlets, timeout=hold_seconds + 180)
@@ -165,6 +215,7 @@ def run_clients(args: tuple) -> dict:
         "errors": errors,
         "connected": connected,
         "spans": spans,
+        "in_window": in_window,
     }
 
 
@@ -183,6 +234,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def sample_cpu(pid: int, window: tuple[float, float], out: list[float]) -> None:
+    """The process's CPU seconds at the start and the end of the window."""
+    for moment in window:
+        time.sleep(max(0.0, moment - time.time()))
+        out.append(cpu_seconds(pid))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:5000")
@@ -193,6 +251,9 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to connect everyone")
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which they ask")
+    parser.add_argument(
+        "--window", type=float, default=8.0, help="seconds of steady streaming to sample CPU"
+    )
     args = parser.parse_args()
     lessons = args.students if args.lessons is None else min(args.lessons, args.students)
     question = QUESTION if args.scenario == "ask" else LONG_QUESTION
@@ -203,13 +264,20 @@ def main() -> int:
     shares = [tokens[i :: args.processes] for i in range(args.processes)]
     lesson_shares = [len(range(i, lessons, args.processes)) for i in range(args.processes)]
     hold = args.ramp + (30.0 if args.scenario == "ask" else 60.0)
+    # The server's CPU is sampled over a steady window: every lesson asked, none finished yet.
+    window = (start_at + args.ramp + 1.0, start_at + args.ramp + 1.0 + args.window)
     jobs = [
-        (args.url, share, asked, hold, start_at, args.ramp, question)
+        (args.url, share, asked, hold, start_at, args.ramp, question, window)
         for share, asked in zip(shares, lesson_shares, strict=True)
     ]
     print(f"connecting {args.students} students from {args.processes} processes...", flush=True)
     cpu_before = cpu_seconds(args.server_pid) if args.server_pid else 0.0
     wall_before = time.time()
+    sampled: list[float] = []
+    if args.server_pid:
+        threading.Thread(
+            target=sample_cpu, args=(args.server_pid, window, sampled), daemon=True
+        ).start()
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
         results = pool.map(run_clients, jobs)
     spans = [span for r in results for span in r["spans"]]
@@ -235,10 +303,18 @@ def main() -> int:
     )
     if args.server_pid and spans:
         busy = cpu_seconds(args.server_pid) - cpu_before
-        window = max(end for _, end in spans) - wall_before
+        elapsed = max(end for _, end in spans) - wall_before
         print(
-            f"server CPU: {busy:.1f} s over {window:.0f} s ({busy / window * 100:.0f}% of a core); "
+            f"server CPU: {busy:.1f} s over {elapsed:.0f} s ({busy / elapsed * 100:.0f}% of a core); "
             f"{busy / max(1, len(gaps) + len(latencies)) * 1e6:.0f} us per chunk sent"
+        )
+    if len(sampled) == 2:
+        received = sum(r["in_window"] for r in results)
+        steady = sampled[1] - sampled[0]
+        print(
+            f"steady streaming ({args.window:.0f} s): server at {steady / args.window * 100:.0f}%"
+            f" of a core, {received / args.window:.0f} events/s received,"
+            f" {steady / max(1, received) * 1e6:.0f} us of server CPU per event"
         )
     if errors:
         counts: dict[str, int] = {}

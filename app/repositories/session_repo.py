@@ -17,6 +17,7 @@ import redis
 from app.models.session import SESSION_TTL_SECONDS, SessionState
 from app.models.voice import VOICE_STATE_TTL_SECONDS, VoiceState
 from app.repositories.base import redis_call
+from app.utils.compact_json import dumps as compact_json
 
 ANSWER_CACHE_TTL_SECONDS = 86_400
 
@@ -107,43 +108,59 @@ def lesson_answers_key(session_id: str) -> str:
 LESSON_EVENTS_KEPT = 2_000
 
 # Lesson events are numbered and kept for replay, atomically: the stream entry's id is the seq,
-# so the events after a given seq are one XRANGE. Each batch may be fenced: it is recorded only
+# so the events after a given seq are one XRANGE. Each record may be fenced: it is recorded only
 # while the session's fields still hold the expected values (the lesson's run id), so a lesson
 # that has been paused, stopped or taken over elsewhere can neither send nor save anything more.
 # Session fields given after the events (the lesson's position) are written in the same step.
-# KEYS: seq counter, stream, session, lesson document
-# ARGV: ttl, max entries, n expected, expected field/value pairs, n events, event/data pairs,
-#       then field/value pairs to write. Returns {seqs, the session's current connection id}, or
-#       nil when fenced out.
+# One call records many lessons (the chunks due in the same tick across a process's lessons).
+# KEYS: per record, its seq counter, stream, session and lesson document.
+# ARGV: ttl, max entries, then per record: its number of arguments, renew (1 or 0), n expected,
+#       expected field/value pairs, n events, event/data pairs, field/value pairs to write.
+# With renew, the keys' TTLs and a fenced lesson's lease (`lesson_beat`) are renewed; a streaming
+# lesson asks for it about once a second rather than with each of its ten chunks a second.
+# Returns per record {first seq, the session's current connection id}, or false when fenced out.
 _RECORD_LESSON_EVENTS = """
-local i = 3
-local n_expect = tonumber(ARGV[i]); i = i + 1
-if n_expect > 0 and redis.call('EXISTS', KEYS[3]) == 0 then return false end
-for k = 1, n_expect do
-    if (redis.call('HGET', KEYS[3], ARGV[i]) or 'null') ~= ARGV[i + 1] then return false end
-    i = i + 2
-end
-local n_events = tonumber(ARGV[i]); i = i + 1
-local seqs = {}
-for k = 1, n_events do
-    local seq = redis.call('INCR', KEYS[1])
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0',
-               'event', ARGV[i], 'data', ARGV[i + 1])
-    seqs[k] = seq
-    i = i + 2
-end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[4], ARGV[1])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-    if n_expect > 0 then  -- the lesson is alive: its lease is renewed
-        local t = redis.call('TIME')
-        redis.call('HSET', KEYS[3], 'lesson_beat', string.format('%.3f', t[1] + t[2] / 1e6))
+local ttl, kept = ARGV[1], ARGV[2]
+local function record(seq_key, stream, session, document, i, last)
+    local renew = ARGV[i] == '1'
+    local n_expect = tonumber(ARGV[i + 1]); i = i + 2
+    local exists = redis.call('EXISTS', session) == 1
+    if n_expect > 0 and not exists then return false end
+    for k = 1, n_expect do
+        if (redis.call('HGET', session, ARGV[i]) or 'null') ~= ARGV[i + 1] then return false end
+        i = i + 2
     end
-    if i <= #ARGV then redis.call('HSET', KEYS[3], unpack(ARGV, i)) end
-    redis.call('EXPIRE', KEYS[3], ARGV[1])
+    local n_events = tonumber(ARGV[i]); i = i + 1
+    local first = tonumber(redis.call('INCRBY', seq_key, n_events)) - n_events + 1
+    for k = 0, n_events - 1 do
+        redis.call('XADD', stream, 'MAXLEN', '~', kept, (first + k) .. '-0',
+                   'event', ARGV[i], 'data', ARGV[i + 1])
+        i = i + 2
+    end
+    if renew then
+        redis.call('EXPIRE', seq_key, ttl)
+        if n_events > 0 then redis.call('EXPIRE', stream, ttl) end
+        redis.call('EXPIRE', document, ttl)
+    end
+    if exists then
+        if renew and n_expect > 0 then  -- the lesson is alive: its lease is renewed
+            local t = redis.call('TIME')
+            redis.call('HSET', session, 'lesson_beat', string.format('%.3f', t[1] + t[2] / 1e6))
+        end
+        if i <= last then redis.call('HSET', session, unpack(ARGV, i, last)) end
+        if renew then redis.call('EXPIRE', session, ttl) end
+    end
+    return {first, redis.call('HGET', session, 'connection_id') or 'null'}
 end
-return {seqs, redis.call('HGET', KEYS[3], 'connection_id') or 'null'}
+local replies = {}
+local i = 3
+for r = 0, #KEYS / 4 - 1 do
+    local last = i + tonumber(ARGV[i])
+    replies[r + 1] = record(KEYS[r * 4 + 1], KEYS[r * 4 + 2], KEYS[r * 4 + 3], KEYS[r * 4 + 4],
+                            i + 1, last)
+    i = last + 1
+end
+return replies
 """
 
 # A paused lesson, or one whose streaming process stopped renewing its lease, gets a new run.
@@ -206,10 +223,7 @@ def auth_session_key(session_id: str) -> str:
 
 
 def _encode(fields: dict[str, Any]) -> dict[str | bytes, str | bytes]:
-    return {
-        name: json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        for name, value in fields.items()
-    }
+    return {name: compact_json(value) for name, value in fields.items()}
 
 
 def _decode(raw: dict) -> dict[str, Any]:
@@ -222,10 +236,11 @@ class RecordedEvents:
     connection_id: str | None  # the session's current socket, wherever it is connected
 
 
-# One lesson's record: session id, events, session fields, expected fields.
-LessonRecord = tuple[
-    str, list[tuple[str, dict[str, Any]]], dict[str, Any] | None, dict[str, Any] | None
-]
+# One lesson's record: session id, events, session fields, expected fields, and whether to renew
+# the TTLs and the lesson's lease (see _RECORD_LESSON_EVENTS).
+LessonRecord = tuple[str, list["LessonEvent"], dict[str, Any] | None, dict[str, Any] | None, bool]
+# An event and its payload: a dict, or its JSON text when the caller has encoded it already.
+LessonEvent = tuple[str, dict[str, Any] | str]
 
 
 class SessionRepository:
@@ -302,7 +317,7 @@ class SessionRepository:
     def record_lesson_events(
         self,
         session_id: str,
-        events: list[tuple[str, dict[str, Any]]],
+        events: list[LessonEvent],
         session_fields: dict[str, Any] | None = None,
         *,
         expect: dict[str, Any] | None = None,
@@ -311,69 +326,62 @@ class SessionRepository:
         with those numbers, for a client that reconnects after missing some; update session
         fields in the same atomic step. With `expect`, nothing happens unless the session's
         fields hold those values (None: the lesson was taken from this writer)."""
-        keys, args = self._lesson_record(session_id, events, session_fields, expect)
-        return self._recorded(self._record_lesson_events(keys=keys, args=args))
+        record = (session_id, events, session_fields, expect, True)
+        return self.record_lesson_events_many([record])[0]
 
     @redis_call
-    def record_lesson_events_many(
-        self, records: list[LessonRecord]
-    ) -> list[RecordedEvents | Exception | None]:
-        """Many lessons' records in one round trip (a pipeline of the same atomic script, each
-        fenced on its own): one result per record, an exception for a record that failed."""
+    def record_lesson_events_many(self, records: list[LessonRecord]) -> list[RecordedEvents | None]:
+        """Many lessons' records in one round trip and one script call, each record fenced on
+        its own: one result per record. A failure (Redis unavailable or out of memory) raises
+        for all of them, though records before the failing one may have been kept: a caller
+        sends what was kept before reporting (see `lesson_events_after`)."""
         if not records:
             return []
-        calls = [self._lesson_record(*record) for record in records]
-        replies: list[Any] = [None] * len(calls)
-        todo = list(range(len(calls)))
-        for attempt in range(2):
-            with self.redis.pipeline(transaction=False) as pipe:
-                for index in todo:
-                    keys, args = calls[index]
-                    pipe.execute_command(
-                        "EVALSHA", self._record_lesson_events.sha, len(keys), *keys, *args
-                    )
-                for index, reply in zip(todo, pipe.execute(raise_on_error=False), strict=True):
-                    replies[index] = reply
-            # A Redis restarted without our scripts runs none of them: load it, then run again
-            # only those (the others were applied and must not be recorded twice).
-            todo = [i for i in todo if isinstance(replies[i], redis.exceptions.NoScriptError)]
-            if not todo or attempt == 1:
-                break
-            self._record_lesson_events.sha = self.redis.script_load(_RECORD_LESSON_EVENTS)
+        keys: list[str] = []
+        args: list[Any] = [SESSION_TTL_SECONDS, LESSON_EVENTS_KEPT]
+        for session_id, events, session_fields, expect, renew in records:
+            keys += (
+                lesson_seq_key(session_id),
+                lesson_events_key(session_id),
+                session_key(session_id),
+                lesson_answers_key(session_id),
+            )
+            record = self._lesson_record(events, session_fields, expect)
+            args += (len(record) + 1, 1 if renew else 0)
+            args += record
+        replies = self._record_lesson_events(keys=keys, args=args)
         return [
-            reply if isinstance(reply, Exception) else self._recorded(reply) for reply in replies
+            self._recorded(reply, len(record[1]))
+            for reply, record in zip(cast(list, replies), records, strict=True)
         ]
 
     @staticmethod
-    def _recorded(reply: Any) -> RecordedEvents | None:
-        if reply is None:
+    def _recorded(reply: Any, count: int) -> RecordedEvents | None:
+        if not reply:
             return None
-        seqs, connection_id = cast(list, reply)
-        return RecordedEvents([int(seq) for seq in seqs], json.loads(connection_id))
+        first, connection_id = reply
+        first = int(first)
+        return RecordedEvents(
+            list(range(first, first + count)),
+            None if connection_id == "null" else json.loads(connection_id),
+        )
 
     @staticmethod
     def _lesson_record(
-        session_id: str,
-        events: list[tuple[str, dict[str, Any]]],
+        events: list[LessonEvent],
         session_fields: dict[str, Any] | None,
         expect: dict[str, Any] | None,
-    ) -> tuple[list[str], list[Any]]:
+    ) -> list[Any]:
         expected = _encode(expect or {})
-        args: list[Any] = [SESSION_TTL_SECONDS, LESSON_EVENTS_KEPT, len(expected)]
+        args: list[Any] = [len(expected)]
         for name, value in expected.items():
-            args.extend((name, value))
+            args += (name, value)
         args.append(len(events))
         for event, payload in events:
-            args.extend((event, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))))
+            args += (event, payload if isinstance(payload, str) else compact_json(payload))
         for name, value in _encode(session_fields or {}).items():
-            args.extend((name, value))
-        keys = [
-            lesson_seq_key(session_id),
-            lesson_events_key(session_id),
-            session_key(session_id),
-            lesson_answers_key(session_id),
-        ]
-        return keys, args
+            args += (name, value)
+        return args
 
     @redis_call
     def keep_lesson_document(
@@ -391,7 +399,7 @@ class SessionRepository:
             args=[
                 SESSION_TTL_SECONDS,
                 explanation_id,
-                json.dumps(document, ensure_ascii=False, separators=(",", ":")),
+                compact_json(document),
                 *(keep or []),
             ],
         )
@@ -457,7 +465,7 @@ class SessionRepository:
             value["templates"] = templates
         self.redis.set(
             answer_cache_key(question_hash),
-            json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+            compact_json(value),
             ex=ANSWER_CACHE_TTL_SECONDS,
         )
 

@@ -22,10 +22,16 @@ from typing import Any, Protocol
 
 from app.errors import AppError, GenerationFailed, InvalidInput
 from app.models.session import SessionState, utcnow_iso
-from app.repositories.session_repo import LessonRecord, RecordedEvents, SessionRepository
+from app.repositories.session_repo import (
+    LessonEvent,
+    LessonRecord,
+    RecordedEvents,
+    SessionRepository,
+)
 from app.services.question_service import StoredAnswer
 from app.services.session_service import SessionService
 from app.utils.chunking import commands_due, split_into_chunks
+from app.utils.compact_json import dumps as compact_json
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +59,10 @@ class LessonRuntime(Protocol):
     """How lessons reach students and run concurrently (Socket.IO provides it)."""
 
     def emit_to_session(
-        self, session_id: str, event: str, payload: dict[str, Any], *, connection_id: str | None
+        self, session_id: str, event: str, data: str, *, connection_id: str | None
     ) -> None:
-        """Send to every socket of the session; `connection_id` is its current connection."""
+        """Send an event, its payload already JSON (`data`), to every socket of the session;
+        `connection_id` is its current connection."""
 
     def spawn(self, target: Callable[..., Any], *args: Any) -> Any: ...
 
@@ -73,6 +80,8 @@ TICK_GRID_SECONDS = 0.005
 # A lesson whose greenlet has not recorded an event for this long (its process died or hangs) may
 # be resumed by another greenlet, here or on another process.
 LESSON_LEASE_SECONDS = 3.0
+# How often a streaming lesson renews that lease (and its keys' TTLs) with the events it records.
+LEASE_RENEWAL_SECONDS = 1.0
 
 
 @dataclass
@@ -89,6 +98,7 @@ class LiveLesson:
     interaction_id: str | None = None
     answer_id: str | None = None
     last_seq: int = 0  # the last event this greenlet sent
+    renewed_at: float = 0.0  # (monotonic) when its lease and TTLs were last renewed
     # A follow-up question's lesson: the lesson it interrupted, to go back to when it ends.
     parent: dict[str, Any] | None = None
 
@@ -128,6 +138,13 @@ class _RecordBatch:
 
 
 Event = tuple[str, dict[str, Any]]
+
+
+def _with_seq(data: str, seq: int) -> str:
+    """A payload's JSON object with its `seq` added, without encoding it again."""
+    return f'{data[:-1]},"seq":{seq}}}' if data != "{}" else f'{{"seq":{seq}}}'
+
+
 ENDED = {"is_streaming": False, "is_paused": False, "lesson_run": None, "interrupted": None}
 CONTINUE_MESSAGE = "¿Seguimos con la explicación anterior?"
 
@@ -786,9 +803,7 @@ class StreamingService:
                 self._after_failure(lesson),
             )
         except AppError:
-            self.runtime.emit_to_session(
-                lesson.session_id, "error", exc.to_payload(), connection_id=None
-            )
+            self._send_unrecorded(lesson.session_id, "error", exc.to_payload())
 
     def _after_failure(self, lesson: LiveLesson) -> dict[str, Any]:
         if lesson.parent is None:
@@ -831,9 +846,7 @@ class StreamingService:
                     lesson.session_id, lesson.last_seq
                 ):
                     if payload.get("explanation_id") == lesson.explanation_id:
-                        self.runtime.emit_to_session(
-                            lesson.session_id, event, payload, connection_id=None
-                        )
+                        self._send_unrecorded(lesson.session_id, event, payload)
             state = self.session_repo.get_session(lesson.session_id)
             events: list[Event] = [("error", exc.to_payload())]
             if state is not None and state.lesson_run == lesson.run:
@@ -848,9 +861,11 @@ class StreamingService:
             if not paused:  # taken over meanwhile: only the error is news
                 self._record(lesson.session_id, None, events[:1])
         except AppError:
-            self.runtime.emit_to_session(
-                lesson.session_id, "error", exc.to_payload(), connection_id=None
-            )
+            self._send_unrecorded(lesson.session_id, "error", exc.to_payload())
+
+    def _send_unrecorded(self, session_id: str, event: str, payload: dict[str, Any]) -> None:
+        """Tell the student something Redis could not record (no seq), by every route."""
+        self.runtime.emit_to_session(session_id, event, compact_json(payload), connection_id=None)
 
     def _paused(
         self, lesson: LiveLesson, step_index: int, position: int, pending: list[Event]
@@ -901,22 +916,28 @@ class StreamingService:
         session_fields: dict[str, Any] | None,
         expect: dict[str, Any] | None,
     ) -> bool:
+        # Each payload is encoded once: recorded as it is, sent with its seq spliced in.
+        encoded: list[LessonEvent] = [(event, compact_json(payload)) for event, payload in events]
         if lesson is not None:
+            now = time.monotonic()
+            renew = now - lesson.renewed_at >= LEASE_RENEWAL_SECONDS
+            if renew:
+                lesson.renewed_at = now
             recorded = self._record_batched(
-                (session_id, events, session_fields, {"lesson_run": lesson.run})
+                (session_id, encoded, session_fields, {"lesson_run": lesson.run}, renew)
             )
         else:
             recorded = self.session_repo.record_lesson_events(
-                session_id, events, session_fields, expect=expect
+                session_id, encoded, session_fields, expect=expect
             )
         if recorded is None:
             if lesson is not None:
                 lesson.cancelled = True
             return False
-        for (event, payload), seq in zip(events, recorded.seqs, strict=True):
+        for (event, payload), (_, data), seq in zip(events, encoded, recorded.seqs, strict=True):
             payload["seq"] = seq
             self.runtime.emit_to_session(
-                session_id, event, payload, connection_id=recorded.connection_id
+                session_id, event, _with_seq(str(data), seq), connection_id=recorded.connection_id
             )
         if lesson is not None and recorded.seqs:
             lesson.last_seq = recorded.seqs[-1]

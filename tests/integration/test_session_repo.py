@@ -115,13 +115,36 @@ def test_many_lessons_record_in_one_round_trip_each_fenced_on_its_own(container,
     redis_client.script_flush()  # as after a Redis restart: the script is loaded again
     results = repo.record_lesson_events_many(
         [
-            ("a", [chunk], {"pause_position": 1}, {"lesson_run": "ra"}),
-            ("b", [chunk, chunk], {"pause_position": 2}, {"lesson_run": "someone-else"}),
+            ("a", [chunk], {"pause_position": 1}, {"lesson_run": "ra"}, True),
+            ("b", [chunk, chunk], {"pause_position": 2}, {"lesson_run": "someone-else"}, True),
         ]
     )
     assert results[0].seqs == [1] and results[1] is None
     assert (repo.get_session("a").pause_position, repo.get_session("b").pause_position) == (1, 0)
     assert repo.lesson_events_after("b", 0) == []
+
+
+def test_a_lesson_renews_its_lease_and_ttls_only_when_it_asks(container, redis_client):
+    repo = container.sessions
+    repo.save_session("a", SessionState(user_id="u1"))
+    repo.update_session("a", {"lesson_run": "ra", "is_streaming": True})
+    chunk = ("content_chunk", '{"chunk":"x"}')  # a payload already encoded
+    repo.record_lesson_events_many([("a", [chunk], None, {"lesson_run": "ra"}, True)])
+    beat = repo.get_session("a").lesson_beat
+    assert beat > 0
+    redis_client.expire("session:a", 100)
+    results = repo.record_lesson_events_many(
+        [("a", [chunk, chunk], {"pause_position": 5}, {"lesson_run": "ra"}, False)]
+    )
+    assert results[0].seqs == [2, 3]  # recorded and fenced as ever
+    state = repo.get_session("a")
+    assert (state.pause_position, state.lesson_beat) == (5, beat)
+    assert redis_client.ttl("session:a") <= 100
+    time.sleep(0.01)  # (the beat is kept to the millisecond)
+    repo.record_lesson_events_many([("a", [chunk], None, {"lesson_run": "ra"}, True)])
+    assert repo.get_session("a").lesson_beat > beat
+    assert redis_client.ttl("session:a") > 1000
+    assert [p["seq"] for _, p in repo.lesson_events_after("a", 0)] == [1, 2, 3, 4]
 
 
 def test_only_the_current_connection_releases_the_session(container):

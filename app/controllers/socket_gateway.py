@@ -12,6 +12,7 @@ from socketio.packet import EVENT
 from app.extensions import socketio
 
 EVENT_PACKET = str(EVENT)  # a Socket.IO EVENT on the default namespace: 2["name",{...}]
+_PACKET_PREFIXES: dict[str, str] = {}  # by event name (the lesson events, a handful)
 
 ENDED_MESSAGES = {
     "logout": "Cerraste sesión. Vuelve a iniciar sesión para continuar.",
@@ -40,7 +41,10 @@ class FlaskSocketGateway:
         ):
             # The Socket.IO event packet written out once, around the payload's JSON as it is:
             # lesson events are most of what the process sends, several thousand a second.
-            packet = f"{EVENT_PACKET}[{json.dumps(event)},{data}]"
+            prefix = _PACKET_PREFIXES.get(event)
+            if prefix is None:
+                prefix = _PACKET_PREFIXES[event] = f"{EVENT_PACKET}[{json.dumps(event)},"
+            packet = f"{prefix}{data}]"
             for _sid, eio_sid in server.manager.get_participants("/", session_room(session_id)):
                 server.eio.send(eio_sid, packet)
             return

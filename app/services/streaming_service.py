@@ -98,6 +98,8 @@ class LiveLesson:
     interaction_id: str | None = None
     answer_id: str | None = None
     last_seq: int = 0  # the last event this greenlet sent
+    in_flight: _LessonRecord | None = None  # a chunk not yet known to be sent
+    in_flight_done: Any = None  # its batch's event
     renewed_at: float = 0.0  # (monotonic) when its lease and TTLs were last renewed
     # A follow-up question's lesson: the lesson it interrupted, to go back to when it ends.
     parent: dict[str, Any] | None = None
@@ -111,21 +113,64 @@ class LiveLesson:
         }
 
 
-@contextmanager
-def _session_lock(locks: dict[str, tuple[threading.Lock, int]], session_id: str) -> Iterator[None]:
-    """One holder at a time per session, waiters in arrival order; the lock is forgotten when
-    nobody holds or waits for it."""
-    lock, users = locks.get(session_id, (threading.Lock(), 0))
-    locks[session_id] = (lock, users + 1)
-    try:
-        with lock:
+class _SessionLocks:
+    """One holder at a time per session, waiters in arrival order; a session's lock is
+    forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, list[Any]] = {}  # session id -> [lock, holders and waiters]
+
+    def acquire(self, session_id: str) -> None:
+        entry = self._locks.get(session_id)
+        if entry is None:
+            entry = self._locks[session_id] = [threading.Lock(), 0]
+        entry[1] += 1
+        try:
+            entry[0].acquire()
+        except BaseException:
+            self._forget(session_id, entry)
+            raise
+
+    def release(self, session_id: str) -> None:
+        entry = self._locks[session_id]
+        entry[0].release()
+        self._forget(session_id, entry)
+
+    def _forget(self, session_id: str, entry: list[Any]) -> None:
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._locks[session_id]
+
+    @contextmanager
+    def held(self, session_id: str) -> Iterator[None]:
+        self.acquire(session_id)
+        try:
             yield
-    finally:
-        lock, users = locks[session_id]
-        if users <= 1:
-            del locks[session_id]
-        else:
-            locks[session_id] = (lock, users - 1)
+        finally:
+            self.release(session_id)
+
+
+@dataclass
+class _LessonRecord:
+    """A lesson's events (with their JSON) and position, on their way to Redis and the
+    student; `outcome` once the round trip is over: sent, fenced out or failed."""
+
+    lesson: LiveLesson
+    events: list[Event]
+    encoded: list[LessonEvent]
+    fields: dict[str, Any] | None
+    renew: bool
+    outcome: bool | Exception | None = None
+
+    def as_record(self) -> LessonRecord:
+        lesson = self.lesson
+        return (
+            lesson.session_id,
+            self.encoded,
+            self.fields,
+            {"lesson_run": lesson.run},
+            self.renew,
+        )
 
 
 @dataclass
@@ -133,8 +178,7 @@ class _RecordBatch:
     """Lesson records waiting for the same round trip."""
 
     done: Any
-    records: list[LessonRecord] = field(default_factory=list)
-    results: list[RecordedEvents | Exception | None] = field(default_factory=list)
+    records: list[_LessonRecord] = field(default_factory=list)
 
 
 Event = tuple[str, dict[str, Any]]
@@ -175,13 +219,13 @@ class StreamingService:
         self._batch_lock = threading.Lock()
         # A student's playback events are handled concurrently (one greenlet each); they take
         # effect in the order they arrived, one at a time per session.
-        self._order_locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._order_locks = _SessionLocks()
         # A session's events are recorded and sent one batch at a time, so they leave this
         # process in seq order (a takeover never overtakes a chunk recorded just before it).
-        self._send_locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._send_locks = _SessionLocks()
 
     def _in_order(self, session_id: str) -> AbstractContextManager[None]:
-        return _session_lock(self._order_locks, session_id)
+        return self._order_locks.held(session_id)
 
     # -- control --------------------------------------------------------------------------
     def start(
@@ -590,7 +634,6 @@ class StreamingService:
         first_position: int,
         fresh: bool,
     ) -> None:
-        session_id = lesson.session_id
         steps = answer.steps
         started = time.monotonic()
         # Announcements wait for the first chunk and go out with it in one atomic record: a
@@ -654,7 +697,7 @@ class StreamingService:
             ats = [int(command.get("at", 0)) for command in canvas]
             chunks = [c for c in split_into_chunks(content, self.chunk_chars) if c.end > resume_at]
             for position, chunk in enumerate(chunks):
-                if lesson.cancelled:
+                if not self._settled(lesson) or lesson.cancelled:
                     return
                 # (Not before a step's first chunk: a resume at offset 0 would announce the step
                 # again.)
@@ -689,8 +732,9 @@ class StreamingService:
                 )
                 pending = []
                 saved = {"current_step": index, "pause_position": chunk.end}
-                if not self._record(session_id, lesson, events, saved):
-                    return
+                # Sent by the round trip that records it: the greenlet goes on to sleep, and
+                # learns how it went before its next chunk.
+                self._submit(lesson, events, saved)
                 # A steady cadence: sleep to the next tick, so the time spent sending does not
                 # add up; after a stall, carry on from now rather than bursting to catch up.
                 tick += self.chunk_interval
@@ -698,7 +742,7 @@ class StreamingService:
                 if tick < now - self.chunk_interval:
                     tick = now
                 self.runtime.sleep(max(0.0, tick - now))
-            if lesson.cancelled:
+            if not self._settled(lesson) or lesson.cancelled:
                 return
             complete: Event = (
                 "step_complete",
@@ -905,69 +949,105 @@ class StreamingService:
         """Record events (and session fields) and send them to the student. A lesson's events
         are fenced by its run: once the lesson was paused, stopped or taken over, nothing is
         recorded or sent and the greenlet is told to stop (False)."""
-        with _session_lock(self._send_locks, session_id):
-            return self._record_and_send(session_id, lesson, events, session_fields, expect)
-
-    def _record_and_send(
-        self,
-        session_id: str,
-        lesson: LiveLesson | None,
-        events: list[Event],
-        session_fields: dict[str, Any] | None,
-        expect: dict[str, Any] | None,
-    ) -> bool:
-        # Each payload is encoded once: recorded as it is, sent with its seq spliced in.
-        encoded: list[LessonEvent] = [(event, compact_json(payload)) for event, payload in events]
         if lesson is not None:
-            now = time.monotonic()
-            renew = now - lesson.renewed_at >= LEASE_RENEWAL_SECONDS
-            if renew:
-                lesson.renewed_at = now
-            recorded = self._record_batched(
-                (session_id, encoded, session_fields, {"lesson_run": lesson.run}, renew)
-            )
-        else:
+            self._submit(lesson, events, session_fields)
+            return self._settled(lesson)
+        encoded = self._encode(events)
+        with self._send_locks.held(session_id):
             recorded = self.session_repo.record_lesson_events(
                 session_id, encoded, session_fields, expect=expect
             )
-        if recorded is None:
-            if lesson is not None:
-                lesson.cancelled = True
-            return False
+            if recorded is None:
+                return False
+            self._send(session_id, events, encoded, recorded)
+        return True
+
+    @staticmethod
+    def _encode(events: list[Event]) -> list[LessonEvent]:
+        # Each payload is encoded once: recorded as it is, sent with its seq spliced in.
+        return [(event, compact_json(payload)) for event, payload in events]
+
+    def _send(
+        self,
+        session_id: str,
+        events: list[Event],
+        encoded: list[LessonEvent],
+        recorded: RecordedEvents,
+    ) -> None:
         for (event, payload), (_, data), seq in zip(events, encoded, recorded.seqs, strict=True):
             payload["seq"] = seq
             self.runtime.emit_to_session(
                 session_id, event, _with_seq(str(data), seq), connection_id=recorded.connection_id
             )
-        if lesson is not None and recorded.seqs:
-            lesson.last_seq = recorded.seqs[-1]
-        return True
 
-    def _record_batched(self, record: LessonRecord) -> RecordedEvents | None:
-        """Record a lesson's events together with the other lessons recording now: the first
-        one schedules the round trip, and each waits for its own result."""
+    def _submit(
+        self, lesson: LiveLesson, events: list[Event], session_fields: dict[str, Any] | None
+    ) -> None:
+        """Hand a lesson's events to the next round trip, which records and sends them
+        together with the other lessons' due now (see `_flush`). One at a time per lesson:
+        the previous one is settled first."""
+        if lesson.in_flight is not None:
+            self._settled(lesson)
+        now = time.monotonic()
+        renew = now - lesson.renewed_at >= LEASE_RENEWAL_SECONDS
+        if renew:
+            lesson.renewed_at = now
+        record = _LessonRecord(lesson, events, self._encode(events), session_fields, renew)
         with self._batch_lock:
             batch = self._batch
             if batch is None:
                 batch = self._batch = _RecordBatch(done=self.runtime.event())
                 self.runtime.spawn(self._flush, batch)
-            index = len(batch.records)
             batch.records.append(record)
-        batch.done.wait()
-        result = batch.results[index]
-        if isinstance(result, Exception):
-            raise copy.copy(result) from result  # (each waiter its own, with its own traceback)
-        return result
+        lesson.in_flight, lesson.in_flight_done = record, batch.done
+
+    def _settled(self, lesson: LiveLesson) -> bool:
+        """Wait for the lesson's record in flight, if any: False when it was fenced out (the
+        lesson was paused, stopped or taken over), its failure raised."""
+        record = lesson.in_flight
+        if record is None:
+            return True
+        if record.outcome is None:
+            lesson.in_flight_done.wait()
+        lesson.in_flight = lesson.in_flight_done = None
+        if isinstance(record.outcome, Exception):
+            # (each lesson its own copy, with its own traceback)
+            raise copy.copy(record.outcome) from record.outcome
+        if not record.outcome:
+            lesson.cancelled = True
+        return bool(record.outcome)
 
     def _flush(self, batch: _RecordBatch) -> None:
+        """One round trip for the records of many lessons, then each one sent. The sessions'
+        send locks are held from before the round trip until their events are sent, so each
+        session's events leave this process in seq order."""
         with self._batch_lock:
             if self._batch is batch:
                 self._batch = None  # records from now on go to the next round trip
+        # (In one order, so that two round trips in flight never wait on each other.)
+        sessions = sorted({record.lesson.session_id for record in batch.records})
+        held: list[str] = []
         try:
-            batch.results = list(self.session_repo.record_lesson_events_many(batch.records))
-        except Exception as exc:  # noqa: BLE001 - every lesson waiting gets the failure
-            batch.results = [exc] * len(batch.records)
+            for session_id in sessions:
+                self._send_locks.acquire(session_id)
+                held.append(session_id)
+            try:
+                results = self.session_repo.record_lesson_events_many(
+                    [record.as_record() for record in batch.records]
+                )
+            except Exception as exc:  # noqa: BLE001 - every lesson waiting gets the failure
+                for record in batch.records:
+                    record.outcome = exc
+                return
+            for record, recorded in zip(batch.records, results, strict=True):
+                if recorded is not None:
+                    self._send(record.lesson.session_id, record.events, record.encoded, recorded)
+                    if recorded.seqs:
+                        record.lesson.last_seq = recorded.seqs[-1]
+                record.outcome = recorded is not None
         finally:
+            for session_id in held:
+                self._send_locks.release(session_id)
             batch.done.set()
 
     def missed_events(self, session_id: str, last_seq: int) -> list[tuple[str, dict[str, Any]]]:

@@ -156,6 +156,7 @@ def run_clients(args: tuple) -> dict:
     spans: list[tuple[float, float]] = []  # (first event, completion), wall clock
     connected = 0
     in_window = 0  # events received while the server's CPU is sampled
+    steady_gaps: list[float] = []  # the chunk gaps within that window
 
     def listen(client: LeanStudent, state: dict, done: gevent.event.Event) -> None:
         nonlocal in_window
@@ -167,6 +168,8 @@ def run_clients(args: tuple) -> dict:
                 if event == "content_chunk":
                     if state["last_chunk"] is not None:
                         gaps.append((now - state["last_chunk"]) * 1000)
+                        if window[0] <= time.time() < window[1]:
+                            steady_gaps.append(gaps[-1])
                     state["last_chunk"] = now
                 elif event == "step_start":
                     state["last_chunk"] = None  # gaps are measured within a step
@@ -216,6 +219,7 @@ def run_clients(args: tuple) -> dict:
         "connected": connected,
         "spans": spans,
         "in_window": in_window,
+        "steady_gaps": steady_gaps,
     }
 
 
@@ -305,16 +309,20 @@ def main() -> int:
         busy = cpu_seconds(args.server_pid) - cpu_before
         elapsed = max(end for _, end in spans) - wall_before
         print(
-            f"server CPU: {busy:.1f} s over {elapsed:.0f} s ({busy / elapsed * 100:.0f}% of a core); "
+            f"server CPU: {busy:.1f} s over {elapsed:.0f} s"
+            f" ({busy / elapsed * 100:.0f}% of a core); "
             f"{busy / max(1, len(gaps) + len(latencies)) * 1e6:.0f} us per chunk sent"
         )
     if len(sampled) == 2:
         received = sum(r["in_window"] for r in results)
         steady = sampled[1] - sampled[0]
+        steady_jitter = [abs(gap - float(interval)) for r in results for gap in r["steady_gaps"]]
         print(
             f"steady streaming ({args.window:.0f} s): server at {steady / args.window * 100:.0f}%"
             f" of a core, {received / args.window:.0f} events/s received,"
-            f" {steady / max(1, received) * 1e6:.0f} us of server CPU per event"
+            f" {steady / max(1, received) * 1e6:.0f} us of server CPU per event;"
+            f" jitter p50 {percentile(steady_jitter, 0.5):.1f} ms,"
+            f" p99 {percentile(steady_jitter, 0.99):.1f} ms"
         )
     if errors:
         counts: dict[str, int] = {}

@@ -231,6 +231,13 @@ def _encode_value(value: Any) -> str:
     return str(value) if type(value) is int else compact_json(value)
 
 
+def _decode_connection_id(raw: str) -> str | None:
+    # A Socket.IO sid, as JSON: its quotes stripped unless it holds an escape.
+    if raw.startswith('"') and "\\" not in raw:
+        return raw[1:-1]
+    return json.loads(raw)
+
+
 def _decode(raw: dict) -> dict[str, Any]:
     return {name: json.loads(value) for name, value in raw.items()}
 
@@ -368,7 +375,7 @@ class SessionRepository:
         first = int(first)
         return RecordedEvents(
             list(range(first, first + count)),
-            None if connection_id == "null" else json.loads(connection_id),
+            _decode_connection_id(connection_id),
         )
 
     @staticmethod

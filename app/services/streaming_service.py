@@ -30,7 +30,7 @@ from app.repositories.session_repo import (
 )
 from app.services.question_service import StoredAnswer
 from app.services.session_service import SessionService
-from app.utils.chunking import commands_due, split_into_chunks
+from app.utils.chunking import chunks_of, commands_due
 from app.utils.compact_json import dumps as compact_json
 
 log = logging.getLogger(__name__)
@@ -115,15 +115,20 @@ class LiveLesson:
 
 class _SessionLocks:
     """One holder at a time per session, waiters in arrival order; a session's lock is
-    forgotten when nobody holds or waits for it."""
+    forgotten when nobody holds or waits for it (and kept for reuse: every lesson takes its
+    session's lock ten times a second)."""
+
+    SPARE = 4096
 
     def __init__(self) -> None:
         self._locks: dict[str, list[Any]] = {}  # session id -> [lock, holders and waiters]
+        self._spare: list[Any] = []
 
     def acquire(self, session_id: str) -> None:
         entry = self._locks.get(session_id)
         if entry is None:
-            entry = self._locks[session_id] = [threading.Lock(), 0]
+            lock = self._spare.pop() if self._spare else threading.Lock()
+            entry = self._locks[session_id] = [lock, 0]
         entry[1] += 1
         try:
             entry[0].acquire()
@@ -140,6 +145,8 @@ class _SessionLocks:
         entry[1] -= 1
         if entry[1] == 0:
             del self._locks[session_id]
+            if len(self._spare) < self.SPARE:
+                self._spare.append(entry[0])  # (released: nobody holds or waits for it)
 
     @contextmanager
     def held(self, session_id: str) -> Iterator[None]:
@@ -695,7 +702,7 @@ class StreamingService:
             step_started = time.monotonic()
             tick = step_started - step_started % TICK_GRID_SECONDS
             ats = [int(command.get("at", 0)) for command in canvas]
-            chunks = [c for c in split_into_chunks(content, self.chunk_chars) if c.end > resume_at]
+            chunks = [c for c in chunks_of(content, self.chunk_chars) if c.end > resume_at]
             for position, chunk in enumerate(chunks):
                 if not self._settled(lesson) or lesson.cancelled:
                     return

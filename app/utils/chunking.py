@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # $$...$$ first, then $...$; a backslash-escaped dollar (\$) is a literal dollar sign.
 _LATEX = re.compile(r"(?<!\\)\$\$.+?(?<!\\)\$\$|(?<!\\)\$(?!\$).+?(?<!\\)\$", re.DOTALL)
@@ -64,6 +65,13 @@ def split_into_chunks(content: str, target: int = 12) -> list[Chunk]:
         chunks.append(Chunk(content[start:end], start, end))
         start = end
     return chunks
+
+
+@lru_cache(maxsize=4096)
+def chunks_of(content: str, target: int) -> tuple[Chunk, ...]:
+    """`split_into_chunks`, kept for the steps streaming now: many students follow the same
+    popular answers, and each resume starts from a step's chunks again."""
+    return tuple(split_into_chunks(content, target))
 
 
 def commands_due(chunk: Chunk, ats: list[int]) -> list[int]:

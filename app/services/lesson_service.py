@@ -48,7 +48,7 @@ class LessonService:
                 waiting("problem")  # the seed's phrase, then the error with similar questions
             raise
         try:
-            return self.streaming.start(
+            explanation_id = self.streaming.start(
                 session_id,
                 charged.answer,
                 interaction_id=charged.interaction_id,
@@ -58,3 +58,5 @@ class LessonService:
             # Charged, but the lesson could not start (the session expired, Redis failed).
             self.questions.refund(principal.user_id, charged, "the lesson could not start")
             raise
+        self.questions.count_use(charged.answer)  # (while the lesson's first chunk goes out)
+        return explanation_id

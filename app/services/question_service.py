@@ -198,6 +198,7 @@ class QuestionService:
     ) -> AskResult:
         """The whole answer at once: charged only when there is an answer to give."""
         charged = self.answer_and_charge(principal, request, session_id=session_id, completed=True)
+        self.count_use(charged.answer)
         stored = charged.answer
         if stored.draft is not None:
             stored = self._whole(principal, charged)
@@ -281,13 +282,6 @@ class QuestionService:
             if stored.source == "generated" and self.generation is not None:
                 # (Counted against the asker's spends until now: charged now, or never.)
                 self.generation.release_spend(principal.user_id)
-        # A statistic, counted outside the transaction: every student asking the same question
-        # would otherwise wait on this row's lock until the others commit.
-        if stored.draft is None:
-            with self.db.connection() as conn:
-                self.answers.increment_usage(conn, stored.answer_id)
-                if stored.templates:
-                    self.canvas.count_uses(conn, stored.templates)
         return ChargedAnswer(
             answer=stored,
             interaction_id=interaction_id,
@@ -295,6 +289,21 @@ class QuestionService:
             daily_remaining=receipt.daily_remaining,
             usage_id=receipt.usage_id,
         )
+
+    def count_use(self, stored: StoredAnswer) -> None:
+        """A statistic of a charged answer (and of the drawings it borrows), counted once the
+        student has it and outside the charge's transaction: every student asking the same
+        question would otherwise wait on this row's lock until the others commit. Its failure
+        only loses the count."""
+        if stored.draft is not None:
+            return  # (counted when the answer being written is stored: mark_completed)
+        try:
+            with self.db.connection() as conn:
+                self.answers.increment_usage(conn, stored.answer_id)
+                if stored.templates:
+                    self.canvas.count_uses(conn, stored.templates)
+        except AppError as exc:
+            log.warning("use of answer %s not counted: %s", stored.answer_id, exc)
 
     def refund(self, user_id: str, charged: ChargedAnswer, reason: str) -> None:
         """Give back a question's charge when its lesson could not be given after all: the

@@ -108,7 +108,11 @@ def test_a_stored_answer_streams_as_a_lesson(server, student):
         row = conn.execute(
             "SELECT completed, question_type FROM interactions ORDER BY created_at DESC LIMIT 1"
         ).fetchone()
+        uses = conn.execute(
+            "SELECT usage_count FROM ai_answers WHERE id = %s", (start["answer_id"],)
+        ).fetchone()
     assert row == {"completed": True, "question_type": "text"}
+    assert uses == {"usage_count": 1}  # the answer's use is counted
 
 
 def test_pause_stops_within_a_chunk_and_resume_continues_at_the_same_character(server, student):

@@ -232,6 +232,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             sessions=live_sessions,
             session_repo=sessions,
             max_per_ip=settings.max_connections_per_ip,
+            sockets=gateway,
         ),
         streaming=streaming,
         supabase_auth=supabase_auth,

@@ -16,6 +16,7 @@ _PACKET_PREFIXES: dict[str, str] = {}  # by event name (the lesson events, a han
 
 ENDED_MESSAGES = {
     "logout": "Cerraste sesión. Vuelve a iniciar sesión para continuar.",
+    "replaced": "Esta sesión se abrió en otra pestaña o dispositivo.",
 }
 
 

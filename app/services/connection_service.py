@@ -10,6 +10,7 @@ from app.auth.verifier import Principal
 from app.errors import AppError, Unauthorized
 from app.repositories.session_repo import SessionRepository
 from app.services.auth_service import AuthService
+from app.services.ports import SocketGateway
 from app.services.session_service import SessionService
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,13 @@ class ConnectionService:
         sessions: SessionService,
         session_repo: SessionRepository,
         max_per_ip: int,
+        sockets: SocketGateway | None = None,
     ):
         self.auth = auth
         self.sessions = sessions
         self.session_repo = session_repo
         self.max_per_ip = max_per_ip
+        self.sockets = sockets
 
     def authenticate(self, token: object) -> Principal:
         if self.auth is None:
@@ -68,6 +71,12 @@ class ConnectionService:
             if previous is not None:
                 session_id = str(previous_session_id)
                 self.sessions.update_session(session_id, {"connection_id": sid})
+                replaced = previous.connection_id
+                if replaced and replaced != sid and self.sockets is not None:
+                    # One socket per session: the newest (a reconnect, or a tab that carried
+                    # the session over) takes it, and an older one still open is told so and
+                    # closed, rather than watching a lesson it no longer controls.
+                    self.sockets.end_connection(replaced, reason="replaced")
                 return Connection(principal, session_id, resumed=True)
             session_id = self.sessions.create_session(principal.user_id, connection_id=sid)
             return Connection(principal, session_id, resumed=False)

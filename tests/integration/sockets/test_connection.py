@@ -164,6 +164,20 @@ def test_a_student_resumes_their_own_session_but_not_someone_elses(server, stude
         student.close()
 
 
+def test_a_session_resumed_elsewhere_ends_its_older_socket(server, students):
+    ana = server.container.dev_tokens.issue(email="tabs@example.com")
+    first, second = students(), students()
+    session_id = first.connect(ana)["session_id"]
+    assert second.connect(ana, session_id=session_id)["resumed"] is True
+    ended = first.wait_for("session_ended")
+    assert ended == {"reason": "replaced", "message": ended["message"]} and ended["message"]
+    assert first.wait_until(lambda: not first.client.connected)
+    # The newer socket keeps the session: its disconnect was not the session's.
+    state = server.container.sessions.get_session(session_id)
+    assert state.connection_id == second.client.get_sid()
+    assert not any(name == "session_ended" for name, _ in second.events)
+
+
 def test_connections_per_address_are_limited_and_released(server, students):
     token = server.container.dev_tokens.issue(email="many@example.com")
     held = [students() for _ in range(3)]

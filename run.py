@@ -102,6 +102,45 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def listener(host: str, port: int):
+    """The listening socket of `run.py`'s gevent server. Its accepted sockets inherit
+    TCP_NODELAY (as under gunicorn, which sets it too): a lesson sends small frames in bursts
+    (a chunk with its drawings, the start of a lesson with its first step), and with Nagle's
+    algorithm the second frame of a burst waits for the client's delayed ACK, up to 40 ms."""
+    import socket
+
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(
+            f"cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
+            "Stop it or set PORT."
+        ) from None
+    return sock
+
+
+def _serve_gevent(app, settings) -> None:
+    """Flask-SocketIO's own gevent server, on a listener of ours (see `listener`)."""
+    from gevent import pywsgi
+    from geventwebsocket.handler import WebSocketHandler
+
+    from app.extensions import socketio
+
+    socketio.wsgi_server = pywsgi.WSGIServer(
+        listener(settings.host, settings.port),
+        app,
+        handler_class=WebSocketHandler,
+        log="default" if settings.log_level == "DEBUG" else None,
+    )
+    socketio.wsgi_server.serve_forever()
+
+
 def _serve(app, settings) -> int:
     from app.extensions import socketio
 
@@ -133,15 +172,18 @@ def _serve(app, settings) -> int:
     gc.freeze()
     gc.set_threshold(700, 10, 1000)
     try:
-        _check_port_free(settings.host, settings.port)
-        socketio.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            use_reloader=False,
-            log_output=settings.log_level == "DEBUG",
-            allow_unsafe_werkzeug=settings.async_mode == "threading",
-        )
+        if settings.async_mode == "gevent":
+            _serve_gevent(app, settings)
+        else:
+            _check_port_free(settings.host, settings.port)
+            socketio.run(
+                app,
+                host=settings.host,
+                port=settings.port,
+                use_reloader=False,
+                log_output=settings.log_level == "DEBUG",
+                allow_unsafe_werkzeug=settings.async_mode == "threading",
+            )
     except KeyboardInterrupt:
         log.info("shutting down")
     except PortInUse as exc:

@@ -143,7 +143,8 @@ class LeanStudent:
 
 
 def run_clients(args: tuple) -> dict:
-    url, tokens, lessons_here, hold_seconds, start_at, ramp, question, window = args
+    url, tokens, lessons_here, hold_seconds, start_at, ramp, question, window, spread = args
+    process, processes, asking = spread
     from gevent import monkey
 
     monkey.patch_all()
@@ -201,7 +202,9 @@ def run_clients(args: tuple) -> dict:
         done = gevent.event.Event()
         listener = gevent.spawn(listen, client, state, done)
         # Questions arrive spread over the ramp, as students do, not all in one instant.
-        gevent.sleep(max(0.0, start_at - time.time()) + ramp * index / max(1, len(tokens)))
+        # The asking students of all client processes take turns, evenly over the ramp.
+        turn = index * processes + process
+        gevent.sleep(max(0.0, start_at - time.time()) + ramp * turn / max(1, asking))
         if index < lessons_here:
             state["asked"] = time.perf_counter()
             client.emit("ask_question", {"question": question})
@@ -271,8 +274,18 @@ def main() -> int:
     # The server's CPU is sampled over a steady window: every lesson asked, none finished yet.
     window = (start_at + args.ramp + 1.0, start_at + args.ramp + 1.0 + args.window)
     jobs = [
-        (args.url, share, asked, hold, start_at, args.ramp, question, window)
-        for share, asked in zip(shares, lesson_shares, strict=True)
+        (
+            args.url,
+            share,
+            asked,
+            hold,
+            start_at,
+            args.ramp,
+            question,
+            window,
+            (process, args.processes, lessons),
+        )
+        for process, (share, asked) in enumerate(zip(shares, lesson_shares, strict=True))
     ]
     print(f"connecting {args.students} students from {args.processes} processes...", flush=True)
     cpu_before = cpu_seconds(args.server_pid) if args.server_pid else 0.0

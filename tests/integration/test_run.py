@@ -239,3 +239,35 @@ def test_a_taken_port_is_reported_without_a_traceback(pg_server_url, redis_url, 
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_the_gevent_server_sends_small_frames_without_waiting_for_acks():
+    """Lesson events leave in bursts of small frames: every accepted socket has TCP_NODELAY
+    (Nagle's algorithm would hold each burst's second frame for the client's delayed ACK)."""
+    import socket
+
+    import run
+
+    server = run.listener("127.0.0.1", free_port())
+    try:
+        client = socket.create_connection(server.getsockname(), timeout=5)
+        accepted, _ = server.accept()
+        with client, accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        server.close()
+
+
+def test_a_taken_port_is_a_clear_refusal():
+    import socket
+
+    import run
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        with pytest.raises(run.PortInUse, match="is another server running"):
+            run.listener("127.0.0.1", taken.getsockname()[1])
+    finally:
+        taken.close()

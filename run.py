@@ -107,21 +107,28 @@ def listener(host: str, port: int):
     TCP_NODELAY (as under gunicorn, which sets it too): a lesson sends small frames in bursts
     (a chunk with its drawings, the start of a lesson with its first step), and with Nagle's
     algorithm the second frame of a burst waits for the client's delayed ACK, up to 40 ms."""
+    import errno
     import socket
 
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
+    sock = None
     try:
+        # IPv4 unless the host is an IPv6 address (as gevent's own listener chooses).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4]
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(address)
         sock.listen(1024)
     except OSError as exc:
-        sock.close()
-        raise PortInUse(
-            f"cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
-            "Stop it or set PORT."
-        ) from None
+        if sock is not None:
+            sock.close()
+        hint = (
+            "is another server running? Stop it or set PORT."
+            if exc.errno == errno.EADDRINUSE
+            else "check HOST and PORT."
+        )
+        raise PortInUse(f"cannot listen on {host}:{port} ({exc.strerror}): {hint}") from None
     return sock
 
 

@@ -118,7 +118,8 @@ LESSON_EVENTS_KEPT = 2_000
 #       expected field/value pairs, n events, event/data pairs, field/value pairs to write.
 # With renew, the keys' TTLs and a fenced lesson's lease (`lesson_beat`) are renewed; a streaming
 # lesson asks for it about once a second rather than with each of its ten chunks a second.
-# Returns per record {first seq, the session's current connection id}, or false when fenced out.
+# Returns per record {first seq, the session's current connection id}, false when fenced out,
+# or {'error', message} when that record failed (it may have been kept in part).
 _RECORD_LESSON_EVENTS = """
 local ttl, kept = ARGV[1], ARGV[2]
 local function record(seq_key, stream, session, document, i, last)
@@ -156,8 +157,12 @@ local replies = {}
 local i = 3
 for r = 0, #KEYS / 4 - 1 do
     local last = i + tonumber(ARGV[i])
-    replies[r + 1] = record(KEYS[r * 4 + 1], KEYS[r * 4 + 2], KEYS[r * 4 + 3], KEYS[r * 4 + 4],
-                            i + 1, last)
+    local ok, reply = pcall(record, KEYS[r * 4 + 1], KEYS[r * 4 + 2], KEYS[r * 4 + 3],
+                            KEYS[r * 4 + 4], i + 1, last)
+    if not ok then  -- this record failed (e.g. out of memory): the others go on
+        reply = {'error', type(reply) == 'table' and reply.err or tostring(reply)}
+    end
+    replies[r + 1] = reply
     i = last + 1
 end
 return replies
@@ -339,14 +344,19 @@ class SessionRepository:
         fields in the same atomic step. With `expect`, nothing happens unless the session's
         fields hold those values (None: the lesson was taken from this writer)."""
         record = (session_id, events, session_fields, expect, True)
-        return self.record_lesson_events_many([record])[0]
+        result = self.record_lesson_events_many([record])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     @redis_call
-    def record_lesson_events_many(self, records: list[LessonRecord]) -> list[RecordedEvents | None]:
+    def record_lesson_events_many(
+        self, records: list[LessonRecord]
+    ) -> list[RecordedEvents | Exception | None]:
         """Many lessons' records in one round trip and one script call, each record fenced on
-        its own: one result per record. A failure (Redis unavailable or out of memory) raises
-        for all of them, though records before the failing one may have been kept: a caller
-        sends what was kept before reporting (see `lesson_events_after`)."""
+        its own: one result per record, an exception for a record that failed (it may have
+        been kept in part: its caller sends what was kept before reporting, see
+        `lesson_events_after`). Redis unavailable raises for all of them."""
         if not records:
             return []
         keys: list[str] = []
@@ -368,10 +378,12 @@ class SessionRepository:
         ]
 
     @staticmethod
-    def _recorded(reply: Any, count: int) -> RecordedEvents | None:
+    def _recorded(reply: Any, count: int) -> RecordedEvents | Exception | None:
         if not reply:
             return None
         first, connection_id = reply
+        if first == "error":
+            return redis.ResponseError(connection_id)
         first = int(first)
         return RecordedEvents(
             list(range(first, first + count)),

@@ -76,7 +76,10 @@ class ConnectionService:
                     # One socket per session: the newest (a reconnect, or a tab that carried
                     # the session over) takes it, and an older one still open is told so and
                     # closed, rather than watching a lesson it no longer controls.
-                    self.sockets.end_connection(replaced, reason="replaced")
+                    try:
+                        self.sockets.end_connection(replaced, reason="replaced")
+                    except Exception as exc:  # noqa: BLE001 - the new socket is connected
+                        log.warning("could not close the replaced socket %s: %s", replaced, exc)
                 return Connection(principal, session_id, resumed=True)
             session_id = self.sessions.create_session(principal.user_id, connection_id=sid)
             return Connection(principal, session_id, resumed=False)

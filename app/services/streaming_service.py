@@ -123,13 +123,16 @@ class _SessionLocks:
     def __init__(self) -> None:
         self._locks: dict[str, list[Any]] = {}  # session id -> [lock, holders and waiters]
         self._spare: list[Any] = []
+        # Guards the bookkeeping (with real threads); never held while waiting for a session.
+        self._guard = threading.Lock()
 
     def acquire(self, session_id: str) -> None:
-        entry = self._locks.get(session_id)
-        if entry is None:
-            lock = self._spare.pop() if self._spare else threading.Lock()
-            entry = self._locks[session_id] = [lock, 0]
-        entry[1] += 1
+        with self._guard:
+            entry = self._locks.get(session_id)
+            if entry is None:
+                lock = self._spare.pop() if self._spare else threading.Lock()
+                entry = self._locks[session_id] = [lock, 0]
+            entry[1] += 1
         try:
             entry[0].acquire()
         except BaseException:
@@ -137,16 +140,18 @@ class _SessionLocks:
             raise
 
     def release(self, session_id: str) -> None:
-        entry = self._locks[session_id]
+        with self._guard:
+            entry = self._locks[session_id]
         entry[0].release()
         self._forget(session_id, entry)
 
     def _forget(self, session_id: str, entry: list[Any]) -> None:
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self._locks[session_id]
-            if len(self._spare) < self.SPARE:
-                self._spare.append(entry[0])  # (released: nobody holds or waits for it)
+        with self._guard:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[session_id]
+                if len(self._spare) < self.SPARE:
+                    self._spare.append(entry[0])  # (released: nobody holds or waits for it)
 
     @contextmanager
     def held(self, session_id: str) -> Iterator[None]:
@@ -327,8 +332,16 @@ class StreamingService:
             raise InvalidInput("No hay ninguna explicación en curso que pausar.")
 
     def suspend(self, session_id: str) -> None:
-        """The student's socket went away: the lesson stops where it is, ready to resume."""
-        self._pause(session_id)
+        """The student's socket went away: the lesson stops where it is, ready to resume. On
+        a greenlet of its own: a socket found dead while an event is being sent to it is
+        disconnected by that send, and the sender may hold this session's send lock."""
+        self.runtime.spawn(self._suspend, session_id)
+
+    def _suspend(self, session_id: str) -> None:
+        try:
+            self._pause(session_id)
+        except AppError as exc:
+            log.warning("could not pause the lesson of session %s: %s", session_id, exc)
 
     def resume(self, session_id: str) -> None:
         """Continue a paused lesson at its saved character (or one whose process died). While
@@ -892,12 +905,13 @@ class StreamingService:
         so a resume continues exactly after what the student saw. Otherwise its lease lapses
         and it can be resumed in a few seconds."""
         try:
-            if lesson.last_seq:
-                for event, payload in self.session_repo.lesson_events_after(
-                    lesson.session_id, lesson.last_seq
-                ):
-                    if payload.get("explanation_id") == lesson.explanation_id:
-                        self._send_unrecorded(lesson.session_id, event, payload)
+            # (From the start of the kept events when this greenlet sent none: its first
+            # record, with the lesson's announcements, may have been kept and not sent.)
+            for event, payload in self.session_repo.lesson_events_after(
+                lesson.session_id, lesson.last_seq
+            ):
+                if payload.get("explanation_id") == lesson.explanation_id:
+                    self._send_unrecorded(lesson.session_id, event, payload)
             state = self.session_repo.get_session(lesson.session_id)
             events: list[Event] = [("error", exc.to_payload())]
             if state is not None and state.lesson_run == lesson.run:
@@ -1017,6 +1031,8 @@ class StreamingService:
         if record.outcome is None:
             lesson.in_flight_done.wait()
         lesson.in_flight = lesson.in_flight_done = None
+        if record.outcome is None:  # (the round trip was interrupted before its outcome)
+            raise AppError()
         if isinstance(record.outcome, Exception):
             # (each lesson its own copy, with its own traceback)
             raise copy.copy(record.outcome) from record.outcome
@@ -1047,11 +1063,17 @@ class StreamingService:
                     record.outcome = exc
                 return
             for record, recorded in zip(batch.records, results, strict=True):
-                if recorded is not None:
+                if recorded is None or isinstance(recorded, Exception):
+                    record.outcome = recorded if recorded is not None else False
+                    continue
+                try:
                     self._send(record.lesson.session_id, record.events, record.encoded, recorded)
-                    if recorded.seqs:
-                        record.lesson.last_seq = recorded.seqs[-1]
-                record.outcome = recorded is not None
+                except Exception as exc:  # noqa: BLE001 - that lesson reports it and resends
+                    record.outcome = exc
+                    continue
+                if recorded.seqs:
+                    record.lesson.last_seq = recorded.seqs[-1]
+                record.outcome = True
         finally:
             for session_id in held:
                 self._send_locks.release(session_id)

@@ -154,3 +154,19 @@ def test_only_the_current_connection_releases_the_session(container):
     assert repo.get_session("s1").connection_id == "new-sid"
     assert repo.release_connection_id("s1", "new-sid") is True
     assert repo.get_session("s1").connection_id is None
+
+
+def test_a_failing_record_fails_alone(container, redis_client):
+    repo = container.sessions
+    repo.save_session("a", SessionState(user_id="u1"))
+    repo.update_session("a", {"lesson_run": "ra", "is_streaming": True})
+    redis_client.set("session:broken", "not a hash")  # any command on it fails
+    chunk = ("content_chunk", '{"chunk":"x"}')
+    results = repo.record_lesson_events_many(
+        [
+            ("broken", [chunk], None, {"lesson_run": "rb"}, True),
+            ("a", [chunk], {"pause_position": 3}, {"lesson_run": "ra"}, True),
+        ]
+    )
+    assert isinstance(results[0], Exception) and "WRONGTYPE" in str(results[0])
+    assert results[1].seqs == [1] and repo.get_session("a").pause_position == 3

@@ -905,14 +905,25 @@ class StreamingService:
         so a resume continues exactly after what the student saw. Otherwise its lease lapses
         and it can be resumed in a few seconds."""
         try:
+            state = self.session_repo.get_session(lesson.session_id)
             # (From the start of the kept events when this greenlet sent none: its first
             # record, with the lesson's announcements, may have been kept and not sent.)
-            for event, payload in self.session_repo.lesson_events_after(
-                lesson.session_id, lesson.last_seq
-            ):
-                if payload.get("explanation_id") == lesson.explanation_id:
-                    self._send_unrecorded(lesson.session_id, event, payload)
-            state = self.session_repo.get_session(lesson.session_id)
+            unsent = [
+                (event, payload)
+                for event, payload in self.session_repo.lesson_events_after(
+                    lesson.session_id, lesson.last_seq
+                )
+                if payload.get("explanation_id") == lesson.explanation_id
+            ]
+            # By the route the lesson's events take, before the events recorded next.
+            with self._send_locks.held(lesson.session_id):
+                for event, payload in unsent:
+                    self.runtime.emit_to_session(
+                        lesson.session_id,
+                        event,
+                        compact_json(payload),
+                        connection_id=state.connection_id if state else None,
+                    )
             events: list[Event] = [("error", exc.to_payload())]
             if state is not None and state.lesson_run == lesson.run:
                 events.append(("explanation_paused", self._position_of(self._snapshot(state))))

@@ -88,20 +88,6 @@ class PortInUse(Exception):
     pass
 
 
-def _check_port_free(host: str, port: int) -> None:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise PortInUse(
-                f"cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
-                "Stop it or set PORT."
-            ) from None
-
-
 def listener(host: str, port: int):
     """The listening socket of `run.py`'s gevent server. Its accepted sockets inherit
     TCP_NODELAY (as under gunicorn, which sets it too): a lesson sends small frames in bursts
@@ -182,7 +168,7 @@ def _serve(app, settings) -> int:
         if settings.async_mode == "gevent":
             _serve_gevent(app, settings)
         else:
-            _check_port_free(settings.host, settings.port)
+            listener(settings.host, settings.port).close()  # (a clear message if taken)
             socketio.run(
                 app,
                 host=settings.host,

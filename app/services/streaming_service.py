@@ -99,7 +99,6 @@ class LiveLesson:
     answer_id: str | None = None
     last_seq: int = 0  # the last event this greenlet sent
     in_flight: _LessonRecord | None = None  # a chunk not yet known to be sent
-    in_flight_done: Any = None  # its batch's event
     renewed_at: float = 0.0  # (monotonic) when its lease and TTLs were last renewed
     # A follow-up question's lesson: the lesson it interrupted, to go back to when it ends.
     parent: dict[str, Any] | None = None
@@ -173,6 +172,7 @@ class _LessonRecord:
     fields: dict[str, Any] | None
     renew: bool
     outcome: bool | Exception | None = None
+    done: Any = None  # its batch's event, set once the outcome is known
 
     def as_record(self) -> LessonRecord:
         lesson = self.lesson
@@ -1031,7 +1031,8 @@ class StreamingService:
                 batch = self._batch = _RecordBatch(done=self.runtime.event())
                 self.runtime.spawn(self._flush, batch)
             batch.records.append(record)
-        lesson.in_flight, lesson.in_flight_done = record, batch.done
+        record.done = batch.done
+        lesson.in_flight = record
 
     def _settled(self, lesson: LiveLesson) -> bool:
         """Wait for the lesson's record in flight, if any: False when it was fenced out (the
@@ -1040,8 +1041,8 @@ class StreamingService:
         if record is None:
             return True
         if record.outcome is None:
-            lesson.in_flight_done.wait()
-        lesson.in_flight = lesson.in_flight_done = None
+            record.done.wait()
+        lesson.in_flight = None
         if record.outcome is None:  # (the round trip was interrupted before its outcome)
             raise AppError()
         if isinstance(record.outcome, Exception):

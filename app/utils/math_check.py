@@ -827,14 +827,7 @@ class _Parser:
 
     def _evaluation_bar(self, value: Expr) -> Expr:
         """`[F(x)]_a^b` or `F(x) |_a^b`, that is F(b) - F(a)."""
-        lower = upper = None
-        for _ in range(2):
-            if self._at("op", "_"):
-                self.index += 1
-                lower = self._script()
-            elif self._at("op", "^"):
-                self.index += 1
-                upper = self._script()
+        lower, upper = self._bounds()
         if lower is None or upper is None:
             raise _Unsupported("evaluation bar without both bounds")
         variables = value.free_symbols
@@ -1162,7 +1155,8 @@ class _Parser:
             factors.append(self.power())
         return sympy.Mul(*factors)
 
-    def _integral(self) -> Expr:
+    def _bounds(self) -> tuple[Expr | None, Expr | None]:
+        """`_a^b` or `^b_a` (either may be missing): (lower, upper)."""
         lower = upper = None
         for _ in range(2):
             if self._at("op", "_"):
@@ -1171,6 +1165,10 @@ class _Parser:
             elif self._at("op", "^"):
                 self.index += 1
                 upper = self._script()
+        return lower, upper
+
+    def _integral(self) -> Expr:
+        lower, upper = self._bounds()
         if (lower is None) != (upper is None):
             raise _Unsupported("integral with one bound")
         depth = 0

@@ -15,8 +15,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from app.repositories.session_repo import (
     SessionRepository,
 )
 from app.services.question_service import StoredAnswer
+from app.services.session_locks import SessionLocks
 from app.services.session_service import SessionService
 from app.utils.chunking import chunks_of, commands_due
 from app.utils.compact_json import dumps as compact_json
@@ -112,55 +113,6 @@ class LiveLesson:
         }
 
 
-class _SessionLocks:
-    """One holder at a time per session, waiters in arrival order; a session's lock is
-    forgotten when nobody holds or waits for it (and kept for reuse: every lesson takes its
-    session's lock ten times a second)."""
-
-    SPARE = 4096
-
-    def __init__(self) -> None:
-        self._locks: dict[str, list[Any]] = {}  # session id -> [lock, holders and waiters]
-        self._spare: list[Any] = []
-        # Guards the bookkeeping (with real threads); never held while waiting for a session.
-        self._guard = threading.Lock()
-
-    def acquire(self, session_id: str) -> None:
-        with self._guard:
-            entry = self._locks.get(session_id)
-            if entry is None:
-                lock = self._spare.pop() if self._spare else threading.Lock()
-                entry = self._locks[session_id] = [lock, 0]
-            entry[1] += 1
-        try:
-            entry[0].acquire()
-        except BaseException:
-            self._forget(session_id, entry)
-            raise
-
-    def release(self, session_id: str) -> None:
-        with self._guard:
-            entry = self._locks[session_id]
-        entry[0].release()
-        self._forget(session_id, entry)
-
-    def _forget(self, session_id: str, entry: list[Any]) -> None:
-        with self._guard:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._locks[session_id]
-                if len(self._spare) < self.SPARE:
-                    self._spare.append(entry[0])  # (released: nobody holds or waits for it)
-
-    @contextmanager
-    def held(self, session_id: str) -> Iterator[None]:
-        self.acquire(session_id)
-        try:
-            yield
-        finally:
-            self.release(session_id)
-
-
 @dataclass
 class _LessonRecord:
     """A lesson's events (with their JSON) and position, on their way to Redis and the
@@ -231,10 +183,10 @@ class StreamingService:
         self._batch_lock = threading.Lock()
         # A student's playback events are handled concurrently (one greenlet each); they take
         # effect in the order they arrived, one at a time per session.
-        self._order_locks = _SessionLocks()
+        self._order_locks = SessionLocks()
         # A session's events are recorded and sent one batch at a time, so they leave this
         # process in seq order (a takeover never overtakes a chunk recorded just before it).
-        self._send_locks = _SessionLocks()
+        self._send_locks = SessionLocks()
 
     def _in_order(self, session_id: str) -> AbstractContextManager[None]:
         return self._order_locks.held(session_id)

@@ -87,8 +87,17 @@ def voice_state_key(session_id: str) -> str:
     return f"voice_state:{session_id}"
 
 
+def voice_audio_key(session_id: str) -> str:
+    """The pieces of a recording (`voice_chunk`), kept as long as its voice state."""
+    return f"voice_audio:{session_id}"
+
+
 def question_rate_key(user_id: str) -> str:
     return f"rate_limit:{user_id}:questions"
+
+
+def transcription_rate_key(user_id: str) -> str:
+    return f"rate_limit:{user_id}:transcriptions"
 
 
 def lesson_seq_key(session_id: str) -> str:
@@ -223,6 +232,45 @@ return 1
 """
 
 
+# Keep the next piece of a recording. Values in the state are JSON (`true`, numbers).
+# KEYS: voice state, audio list; ARGV: index, base64 text, decoded size, max bytes, max pieces.
+_ADD_VOICE_CHUNK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+if redis.call('HGET', KEYS[1], 'is_recording') ~= 'true' then return {'not_recording'} end
+local received = tonumber(redis.call('HGET', KEYS[1], 'chunks_received') or '0')
+local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes_received') or '0')
+local index, size = tonumber(ARGV[1]), tonumber(ARGV[3])
+if index < received then return {'duplicate', received, bytes} end
+if index > received then return {'gap', received, bytes} end
+if received >= tonumber(ARGV[5]) then return {'too_many', received, bytes} end
+if bytes + size > tonumber(ARGV[4]) then return {'too_large', received, bytes} end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+redis.call('HSET', KEYS[1], 'chunks_received', received + 1, 'bytes_received', bytes + size)
+return {'ok', received + 1, bytes + size}
+"""
+
+# Write fields of one recording's state. KEYS: voice state, audio list. ARGV: recording id
+# (JSON), the is_recording it must have ('' for any), ttl (0: keep), drop audio (1/0), pairs.
+_UPDATE_RECORDING = """
+if redis.call('HGET', KEYS[1], 'recording_id') ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'is_recording') ~= ARGV[2] then return 0 end
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+if ARGV[3] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+if ARGV[4] == '1' then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# Save a voice state unless one exists. KEYS: voice state; ARGV: ttl, field/value pairs.
+_RESTORE_VOICE_STATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 def auth_session_key(session_id: str) -> str:
     return f"auth_session:{session_id}"
 
@@ -272,6 +320,9 @@ class SessionRepository:
         self._save_session = client.register_script(_SAVE_SESSION)
         self._keep_lesson_document = client.register_script(_KEEP_LESSON_DOCUMENT)
         self._release_connection_id = client.register_script(_RELEASE_CONNECTION_ID)
+        self._add_voice_chunk = client.register_script(_ADD_VOICE_CHUNK)
+        self._update_recording = client.register_script(_UPDATE_RECORDING)
+        self._restore_voice_state = client.register_script(_RESTORE_VOICE_STATE)
 
     # -- sessions -------------------------------------------------------------------------
     @redis_call
@@ -503,13 +554,22 @@ class SessionRepository:
 
     # -- voice state ----------------------------------------------------------------------
     @redis_call
-    def save_voice_state(self, session_id: str, state: VoiceState) -> None:
+    def start_recording(self, session_id: str, state: VoiceState) -> None:
+        """A new recording: any earlier one of the session, and its audio, is replaced."""
         key = voice_state_key(session_id)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
+            pipe.delete(key, voice_audio_key(session_id))
             pipe.hset(key, mapping=cast(Any, _encode(state.model_dump())))
             pipe.expire(key, VOICE_STATE_TTL_SECONDS)
             pipe.execute()
+
+    @redis_call
+    def restore_voice_state(self, session_id: str, state: VoiceState) -> bool:
+        """Put a recording's state back unless another recording has begun since."""
+        args: list[Any] = [VOICE_STATE_TTL_SECONDS]
+        for name, value in _encode(state.model_dump()).items():
+            args.extend((name, value))
+        return bool(self._restore_voice_state(keys=[voice_state_key(session_id)], args=args))
 
     @redis_call
     def get_voice_state(self, session_id: str) -> VoiceState | None:
@@ -517,8 +577,57 @@ class SessionRepository:
         return VoiceState.model_validate(_decode(raw)) if raw else None
 
     @redis_call
+    def update_recording(
+        self,
+        session_id: str,
+        recording_id: str,
+        fields: dict[str, Any],
+        *,
+        while_recording: bool | None = None,
+        renew: bool = False,
+        drop_audio: bool = False,
+    ) -> bool:
+        """Write fields of this recording's state (not a newer one's); with `while_recording`,
+        only while `is_recording` has that value. `renew` gives it a fresh TTL; `drop_audio`
+        deletes the audio received. False when the state is gone or did not match."""
+        args: list[Any] = [
+            json.dumps(recording_id),
+            "" if while_recording is None else json.dumps(while_recording),
+            VOICE_STATE_TTL_SECONDS if renew else 0,
+            1 if drop_audio else 0,
+        ]
+        for name, value in _encode(fields).items():
+            args.extend((name, value))
+        keys = [voice_state_key(session_id), voice_audio_key(session_id)]
+        return bool(self._update_recording(keys=keys, args=args))
+
+    @redis_call
+    def add_voice_chunk(
+        self, session_id: str, index: int, data: str, *, size: int, max_bytes: int, max_chunks: int
+    ) -> tuple[str, int, int]:
+        """Keep a piece of the recording (its base64 text, `size` bytes decoded) if it is the
+        next one: (outcome, chunks received, bytes received). Outcomes: `ok`, `duplicate` (kept
+        already), `gap` (an earlier piece is missing), `too_large`, `too_many`, `not_recording`,
+        `missing` (no recording, or it expired)."""
+        reply = cast(
+            list,
+            self._add_voice_chunk(
+                keys=[voice_state_key(session_id), voice_audio_key(session_id)],
+                args=[index, data, size, max_bytes, max_chunks],
+            ),
+        )
+        outcome = str(reply[0])
+        received, size_so_far = (int(reply[1]), int(reply[2])) if len(reply) == 3 else (0, 0)
+        return outcome, received, size_so_far
+
+    @redis_call
+    def voice_audio(self, session_id: str) -> list[str]:
+        """The pieces of the recording received so far, in order (base64 text)."""
+        return cast(list, self.redis.lrange(voice_audio_key(session_id), 0, -1))
+
+    @redis_call
     def delete_voice_state(self, session_id: str) -> None:
-        self.redis.delete(voice_state_key(session_id))
+        self.redis.delete(voice_state_key(session_id), voice_audio_key(session_id))
 
     # -- login sessions still alive (a short cache of auth.sessions) -------------------------
     @redis_call
@@ -557,4 +666,12 @@ class SessionRepository:
     def count_question(self, user_id: str, window_seconds: int) -> tuple[int, int]:
         """Count one question in the user's current window: (count so far, seconds left)."""
         count, ttl = self._count_in_window(keys=[question_rate_key(user_id)], args=[window_seconds])
+        return int(count), int(ttl)
+
+    @redis_call
+    def count_transcription(self, user_id: str, window_seconds: int) -> tuple[int, int]:
+        """Count one server-side transcription in the user's window: (count, seconds left)."""
+        count, ttl = self._count_in_window(
+            keys=[transcription_rate_key(user_id)], args=[window_seconds]
+        )
         return int(count), int(ttl)

@@ -42,13 +42,78 @@ def test_answer_cache_holds_steps_for_24_hours(container, redis_client):
     assert container.sessions.get_cached_answer("h" * 64) is None
 
 
-def test_voice_state_lives_5_minutes(container, redis_client):
-    container.sessions.save_voice_state("s1", VoiceState(is_recording=True, chunks_received=2))
-    state = container.sessions.get_voice_state("s1")
-    assert state.is_recording and state.chunks_received == 2
+def test_voice_state_lives_5_minutes_and_a_new_recording_replaces_the_old(container, redis_client):
+    repo = container.sessions
+    repo.start_recording("s1", VoiceState(is_recording=True))
+    assert repo.add_voice_chunk("s1", 0, "QUJD", size=3, max_bytes=100, max_chunks=10)[0] == "ok"
+    state = repo.get_voice_state("s1")
+    assert state.is_recording and state.chunks_received == 1 and state.bytes_received == 3
+    assert redis_client.type("voice_state:s1") == "hash"
     assert 290 <= redis_client.ttl("voice_state:s1") <= 300
-    container.sessions.delete_voice_state("s1")
-    assert container.sessions.get_voice_state("s1") is None
+    # The audio lives exactly as long as its state.
+    assert 290 <= redis_client.ttl("voice_audio:s1") <= 300
+    repo.start_recording("s1", VoiceState(is_recording=True))
+    assert repo.get_voice_state("s1").chunks_received == 0 and repo.voice_audio("s1") == []
+    repo.delete_voice_state("s1")
+    assert repo.get_voice_state("s1") is None
+    assert not redis_client.exists("voice_state:s1", "voice_audio:s1")
+
+
+def test_voice_chunks_are_kept_in_order_once_each_and_within_bounds(container):
+    repo = container.sessions
+    repo.start_recording("s1", VoiceState(is_recording=True))
+
+    def add(index: int, data: str = "QUJD", size: int = 3) -> tuple[str, int, int]:
+        return repo.add_voice_chunk("s1", index, data, size=size, max_bytes=10, max_chunks=3)
+
+    assert add(0) == ("ok", 1, 3)
+    assert add(0) == ("duplicate", 1, 3)  # sent again after a blip: kept once
+    assert add(2) == ("gap", 1, 3)  # piece 1 is missing
+    assert add(1, "REVG") == ("ok", 2, 6)
+    assert add(2, "R0hJ", size=5) == ("too_large", 2, 6)
+    assert add(2, "R0hJ") == ("ok", 3, 9)
+    assert add(3, "", size=0) == ("too_many", 3, 9)
+    assert repo.voice_audio("s1") == ["QUJD", "REVG", "R0hJ"]
+    assert repo.add_voice_chunk("gone", 0, "QUJD", size=3, max_bytes=10, max_chunks=3)[0] == (
+        "missing"
+    )
+    rid = repo.get_voice_state("s1").recording_id
+    assert repo.update_recording("s1", rid, {"is_recording": False}, while_recording=True)
+    assert add(3)[0] == "not_recording"
+
+
+def test_a_recording_is_updated_only_by_its_own_flow(container, redis_client):
+    repo = container.sessions
+    repo.start_recording("s1", VoiceState(is_recording=True))
+    old = repo.get_voice_state("s1")
+    repo.add_voice_chunk("s1", 0, "QUJD", size=3, max_bytes=10, max_chunks=3)
+    # Once transcribing, a second completion does not start another transcription.
+    assert repo.update_recording(
+        "s1", old.recording_id, {"is_recording": False}, while_recording=True
+    )
+    assert not repo.update_recording(
+        "s1", old.recording_id, {"is_recording": False}, while_recording=True
+    )
+    redis_client.expire("voice_state:s1", 5)
+    assert repo.update_recording(
+        "s1", old.recording_id, {"transcription": "hola"}, renew=True, drop_audio=True
+    )
+    assert repo.get_voice_state("s1").transcription == "hola" and repo.voice_audio("s1") == []
+    assert redis_client.ttl("voice_state:s1") > 290
+    # A newer recording is not touched by the older one's late result.
+    repo.start_recording("s1", VoiceState(is_recording=True))
+    assert not repo.update_recording("s1", old.recording_id, {"transcription": "tarde"})
+    assert repo.get_voice_state("s1").transcription is None
+    assert not repo.restore_voice_state("s1", old)  # nor put back over it
+    repo.delete_voice_state("s1")
+    assert repo.restore_voice_state("s1", old)
+    assert repo.get_voice_state("s1").recording_id == old.recording_id
+
+
+def test_transcriptions_are_counted_apart_from_questions(container):
+    assert container.sessions.count_transcription("u1", 60) == (1, 60)
+    assert container.sessions.count_question("u1", 60) == (1, 60)
+    assert container.sessions.count_transcription("u1", 60)[0] == 2
 
 
 def test_question_counter_counts_within_a_window_that_always_expires(container, redis_client):

@@ -5,7 +5,11 @@ code paths.
 It serves:
 - `POST /v1/chat/completions`: JSON, or SSE (`stream: true`) written token by token at a
   configurable rate in chunked transfer encoding, with a final usage chunk when asked for;
-- `POST /v1/moderations`: flags inputs that contain one of `flag_words`.
+- `POST /v1/moderations`: flags inputs that contain one of `flag_words`;
+- `POST /v1/audio/transcriptions`: multipart, as the SDK uploads a recording. It answers for the
+  recordings it was told about (`hears(audio, text)`, by the audio's exact bytes), so audio
+  mangled on its way gets the 400 OpenAI gives for a file it cannot decode; `json` (with token
+  log probabilities when `include[]=logprobs`), `verbose_json` (segments) and `text`.
 
 What it answers is decided per request: `reply_for(request)` picks a `Reply` from the queue of
 scripted replies (`script(...)`, consumed in order), else from the rule whose needle occurs in
@@ -16,7 +20,11 @@ recorded (`requests`), so tests count calls and read what the SDK sent.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -63,6 +71,7 @@ class RecordedRequest:
     body: dict[str, Any]
     headers: dict[str, str]
     at: float
+    files: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)  # multipart uploads
     streamed_chars: int = 0  # how much of a streamed reply was written
     finished: bool = False  # the whole reply was written (the client did not leave early)
     finished_at: float | None = None  # when (time.monotonic(), this process's clock)
@@ -88,6 +97,8 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self._script: list[Reply] = []
         self._rules: list[tuple[str, Callable[[RecordedRequest], Reply]]] = []
+        self._heard: dict[str, tuple[str, float | None]] = {}  # audio sha256 -> text, confidence
+        self._transcription_script: list[Reply] = []
         self.default: Callable[[RecordedRequest], Reply] | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -111,8 +122,29 @@ class FakeOpenAI:
         with self._lock:
             self._rules.insert(0, (needle, make))
 
+    def hears(self, audio: bytes, text: str, *, confidence: float | None = 0.97) -> None:
+        """A recording the fake transcribes (`text`, with log probabilities averaging
+        `confidence` for the models that report them)."""
+        with self._lock:
+            self._heard[hashlib.sha256(audio).hexdigest()] = (text, confidence)
+
+    def script_transcriptions(self, *replies: Reply) -> None:
+        """The next transcription requests get these replies (errors, delays) first."""
+        with self._lock:
+            self._transcription_script.extend(replies)
+
+    def heard(self, sha256: str) -> tuple[str, float | None] | None:
+        with self._lock:
+            return self._heard.get(sha256)
+
+    def next_transcription_reply(self) -> Reply | None:
+        with self._lock:
+            return self._transcription_script.pop(0) if self._transcription_script else None
+
     def reset(self) -> None:
         with self._lock:
+            self._heard.clear()
+            self._transcription_script.clear()
             self._script.clear()
             self._rules.clear()
             self.requests.clear()
@@ -229,6 +261,35 @@ def _as_strict_model_writes(value: Any, schema: dict[str, Any], root: dict[str, 
     return value
 
 
+def _multipart(
+    content_type: str, raw: bytes
+) -> tuple[dict[str, Any], dict[str, tuple[str, str, bytes]]]:
+    """A multipart/form-data body: its fields (a repeated or `name[]` field as a list) and its
+    files (name -> filename, content type, bytes)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    fields: dict[str, Any] = {}
+    files: dict[str, tuple[str, str, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition") or ""
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            files[name] = (filename, part.get_content_type(), payload)
+            fields[name] = {
+                "filename": filename,
+                "content_type": part.get_content_type(),
+                "size": len(payload),
+                "sha256": hashlib.sha256(payload).hexdigest(),
+            }
+        elif name.endswith("[]"):
+            fields.setdefault(name[:-2], []).append(payload.decode())
+        else:
+            fields[name] = payload.decode()
+    return fields, files
+
+
 def _tokens(text: str) -> list[str]:
     """About four characters per token, as the real tokenizers average on Spanish text."""
     return [text[i : i + 4] for i in range(0, len(text), 4)]
@@ -244,15 +305,19 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if self.headers.get("Content-Type", "").startswith("application/json"):
+        content_type = self.headers.get("Content-Type", "")
+        files: dict[str, tuple[str, str, bytes]] = {}
+        if content_type.startswith("application/json"):
             try:
                 body = json.loads(raw or b"{}")
             except json.JSONDecodeError:
                 body = {}
+        elif content_type.startswith("multipart/form-data"):
+            body, files = _multipart(content_type, raw)
         else:
             body = {"raw": raw.decode("latin-1")}
         request = RecordedRequest(
-            path=self.path, body=body, headers=dict(self.headers), at=time.monotonic()
+            path=self.path, body=body, headers=dict(self.headers), at=time.monotonic(), files=files
         )
         with self.owner._lock:
             self.owner.requests.append(request)
@@ -260,6 +325,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._moderation(body)
         elif self.path == "/v1/chat/completions":
             self._chat(request)
+        elif self.path == "/v1/audio/transcriptions":
+            self._transcription(request)
         else:
             self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
 
@@ -274,6 +341,86 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _error(self, reply: Reply) -> None:
+        self._json(
+            reply.status,
+            {
+                "error": {
+                    "message": reply.content or "error",
+                    "type": reply.error_type or "server_error",
+                    "param": None,
+                    "code": reply.error_code,
+                }
+            },
+            reply.headers,
+        )
+
+    def _transcription(self, request: RecordedRequest) -> None:
+        scripted = self.owner.next_transcription_reply()
+        if scripted is not None and scripted.delay:
+            time.sleep(scripted.delay)
+        if scripted is not None and scripted.status != 200:
+            self._error(scripted)
+            return
+        upload = request.files.get("file")
+        heard = self.owner.heard(hashlib.sha256(upload[2]).hexdigest()) if upload else None
+        if scripted is not None and scripted.content is not None:  # what is heard, whatever
+            heard = (scripted.content, None)
+        if heard is None:
+            self._error(
+                Reply(
+                    status=400,
+                    error_code="invalid_value",
+                    error_type="invalid_request_error",
+                    content="Audio file might be corrupted or unsupported",
+                )
+            )
+            return
+        text, confidence = heard
+        body = request.body
+        words = text.split()
+        response_format = body.get("response_format", "json")
+        if response_format == "text":
+            data = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self._close_after()
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        logprob = math.log(confidence) if confidence else -3.0
+        if response_format == "verbose_json":
+            seconds = max(1.0, len(words) * 0.4)
+            self._json(
+                200,
+                {
+                    "task": "transcribe",
+                    "language": "spanish",
+                    "duration": seconds,
+                    "text": text,
+                    "segments": [
+                        {
+                            "id": 0, "seek": 0, "start": 0.0, "end": seconds, "text": text,
+                            "tokens": [1] * len(words), "temperature": 0.0,
+                            "avg_logprob": logprob, "compression_ratio": 1.2,
+                            "no_speech_prob": 0.01,
+                        }
+                    ],
+                },
+            )  # fmt: skip
+            return
+        payload: dict[str, Any] = {
+            "text": text,
+            "usage": {"type": "tokens", "input_tokens": 50, "output_tokens": len(words),
+                      "total_tokens": 50 + len(words)},
+        }  # fmt: skip
+        if "logprobs" in body.get("include", []) and confidence is not None:
+            payload["logprobs"] = [
+                {"token": word, "logprob": logprob, "bytes": list(word.encode())} for word in words
+            ]
+        self._json(200, payload)
 
     def _moderation(self, body: dict[str, Any]) -> None:
         inputs = body.get("input")
@@ -302,18 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay:
             time.sleep(reply.delay)
         if reply.status != 200:
-            self._json(
-                reply.status,
-                {
-                    "error": {
-                        "message": reply.content or "error",
-                        "type": reply.error_type or "server_error",
-                        "param": None,
-                        "code": reply.error_code,
-                    }
-                },
-                reply.headers,
-            )
+            self._error(reply)
             return
         content = reply.content or ""
         schema = _strict_schema_of(request.body)

@@ -14,12 +14,15 @@ streamed step by step while it is written.
 - Provider failures: the SDK retries timeouts, 429 and 5xx with backoff and jitter (but not
   `insufficient_quota`, which is final); a stream cut midway is a failure like any other; a
   circuit breaker shared by all processes stops calling a failing provider for a while.
+- Spoken questions are transcribed by the audio transcription API under the same client, retries
+  and breaker, in Spanish, with a confidence when the model reports one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ import jiter
 import openai
 from pydantic import ValidationError
 
-from app.errors import AiUnavailable, ContentRefused
+from app.errors import AiUnavailable, ContentRefused, InvalidInput
 from app.models.answer import AnswerStep
 from app.models.generation import MAX_GENERATED_STEPS, answer_schema
 from app.repositories.generation_repo import GenerationRepository
@@ -114,6 +117,19 @@ StepChecker = Callable[[AnswerStep, list[AnswerStep], dict[str, Any] | None], St
 
 
 @dataclass(frozen=True)
+class Transcription:
+    text: str
+    confidence: float | None  # 0-1, from the model's log probabilities when it gives them
+    model: str
+
+
+# Transcription models that report log probabilities, and how they are asked for.
+_LOGPROB_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+# The provider could not use the audio itself (a format it cannot decode, too big).
+_AUDIO_REFUSED = (400, 413, 415, 422)
+
+
+@dataclass(frozen=True)
 class Planned:
     total_steps: int
     subject: str | None
@@ -167,9 +183,11 @@ class AIService:
         breaker_open_seconds: int = 30,
         check_step: StepChecker | None = None,
         moderation: bool = True,
+        transcribe_model: str = "gpt-transcribe",
     ):
         self.client = client
         self.model = model
+        self.transcribe_model = transcribe_model
         self.max_tokens = max_tokens
         self.breaker = breaker
         self.breaker_threshold = breaker_threshold
@@ -200,6 +218,44 @@ class AIService:
             )
             log.warning("question refused by moderation (categories: %s)", ", ".join(categories))
             raise ContentRefused(details={"reason": "flagged"})
+
+    # -- speech -------------------------------------------------------------------------
+    def transcribe(
+        self, audio: bytes, *, filename: str, mime_type: str, language: str = "es"
+    ) -> Transcription:
+        """The text of a recording (its format named by `filename` and `mime_type`). Raises
+        AiUnavailable when the provider fails (retried first, counted by the breaker) and
+        InvalidInput when it cannot use this audio."""
+        client = self._client()
+        model = self.transcribe_model
+        params: dict[str, Any] = {
+            "model": model,
+            "file": (filename, audio, mime_type),
+            "language": language,
+            "response_format": "json",
+        }
+        if model.startswith("whisper"):
+            params["response_format"] = "verbose_json"  # segments carry their log probabilities
+        elif model.startswith(_LOGPROB_MODELS) and "diarize" not in model:
+            params["include"] = ["logprobs"]
+        try:
+            result = client.audio.transcriptions.create(**params)
+        except openai.APIStatusError as exc:
+            if exc.status_code not in _AUDIO_REFUSED:
+                self._provider_failed(exc)
+            log.error("the transcription API refused the audio (%s): %s", exc.status_code, exc)
+            raise InvalidInput(
+                "No pudimos procesar ese audio. Graba de nuevo o escribe tu pregunta.",
+                details={"reason": "unreadable_audio"},
+            ) from None
+        except (openai.APIError, httpx2.HTTPError) as exc:
+            self._provider_failed(exc)
+        self._provider_ok()
+        return Transcription(
+            text=" ".join(str(result.text or "").split()),
+            confidence=_transcription_confidence(result),
+            model=model,
+        )
 
     # -- generation -----------------------------------------------------------------------
     def generate(
@@ -474,6 +530,22 @@ class AIService:
 
 
 _SCHEMA = answer_schema()
+
+
+def _transcription_confidence(result: Any) -> float | None:
+    """exp of the mean log probability of what was heard (token log probabilities, or a
+    verbose response's segments weighted by their length); None when the model gives none."""
+    logprobs = [
+        item.logprob for item in getattr(result, "logprobs", None) or [] if item.logprob is not None
+    ]
+    if logprobs:
+        return round(math.exp(sum(logprobs) / len(logprobs)), 3)
+    segments = getattr(result, "segments", None) or []
+    weights = [max(0.01, float(seg.end) - float(seg.start)) for seg in segments]
+    if segments:
+        mean = sum(w * float(seg.avg_logprob) for w, seg in zip(weights, segments, strict=True))
+        return round(math.exp(mean / sum(weights)), 3)
+    return None
 
 
 def _partial(text: str) -> dict[str, Any]:

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     supabase_jwks_url: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4.1-mini"
-    openai_transcribe_model: str = "gpt-4o-mini-transcribe"
+    # The current transcription model; gpt-4o-mini-transcribe (until its shutdown) and
+    # whisper-1 also report how sure they are, so clear speech skips the confirmation.
+    openai_transcribe_model: str = "gpt-transcribe"
     openai_max_tokens: int = Field(default=2000, ge=200, le=16_000)  # per answer (the seed's)
     openai_timeout: float = Field(default=30.0, gt=0, le=600)  # per attempt, between bytes
     openai_max_retries: int = Field(default=2, ge=0, le=10)  # timeouts, 429 and 5xx
@@ -103,6 +105,12 @@ class Settings(BaseSettings):
     redis_socket_timeout: float = Field(default=2.0, gt=0, le=60)
     redis_pool_size: int = Field(default=100, ge=1, le=10_000)
     max_question_length: int = Field(default=1000, ge=10, le=20_000)
+    # Voice questions: a recording's size (a minute of 48 kHz stereo WAV is 11 MB; OpenAI takes
+    # up to 25 MB), the confidence under which a transcription is confirmed by the student, and
+    # the credits a server-side transcription costs (0: metered in credit_usage, not charged).
+    voice_max_audio_bytes: int = Field(default=12 * 1024 * 1024, ge=10_000, le=25 * 1024 * 1024)
+    voice_confidence_threshold: float = Field(default=0.9, ge=0, le=1)
+    voice_transcription_credits: int = Field(default=0, ge=0, le=100)
     # When an answer is marked for review: this many students lost on one step ("no entendí"),
     # being at least this share of its lessons; or, after this many votes, fewer helpful ones
     # than this share.

@@ -41,6 +41,7 @@ from app.services.session_service import SessionService
 from app.services.step_checks import check_generated_step
 from app.services.streaming_service import StreamingService
 from app.services.study_service import StudyService
+from app.services.voice_service import VoiceService
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
@@ -73,6 +74,7 @@ class Container:
     ai: AIService
     generation: GenerationService
     lessons: LessonService
+    voice: VoiceService
 
     supabase_auth: SupabaseAuth | None = None
 
@@ -156,6 +158,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         max_tokens=settings.openai_max_tokens,
         breaker=generation_repo,
         moderation=settings.openai_moderation,
+        transcribe_model=settings.openai_transcribe_model,
         # On a native thread: a step's checks take up to a second of CPU.
         check_step=lambda *args: gateway.run_blocking(check_generated_step, *args),
     )
@@ -202,6 +205,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         refund_interaction=pipeline.refund_interaction,
         drafts=generation,
     )
+    lessons = LessonService(questions=pipeline, streaming=streaming)
     return Container(
         settings=settings,
         db=db,
@@ -258,7 +262,21 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         ),
         ai=ai,
         generation=generation,
-        lessons=LessonService(questions=pipeline, streaming=streaming),
+        lessons=lessons,
+        voice=VoiceService(
+            recordings=sessions,
+            streaming=streaming,
+            lessons=lessons,
+            ai=ai,
+            credits=credits,
+            accounts=accounts,
+            max_audio_bytes=settings.voice_max_audio_bytes,
+            max_message_bytes=settings.socket_max_message_bytes,
+            confidence_threshold=settings.voice_confidence_threshold,
+            transcription_credits=settings.voice_transcription_credits,
+            rate_limit=settings.rate_limit_questions,
+            rate_window=settings.rate_limit_window,
+        ),
     )
 
 

@@ -92,6 +92,7 @@ class VoiceStarted(BaseModel):
     session_id: str
     max_duration_ms: int
     max_audio_bytes: int
+    max_chunk_bytes: int  # audio bytes one message can carry in base64
     lesson_paused: bool
 
 

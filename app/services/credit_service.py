@@ -180,6 +180,51 @@ class CreditService:
             day=balance.today,
         )
 
+    def meter_voice(
+        self,
+        *,
+        user_id: str,
+        credits: int,
+        details: dict[str, Any],
+        provision: Callable[[DbConnection], object] | None = None,
+    ) -> int:
+        """Record a server-side transcription as a `voice` use costing `credits` (never more
+        than remain; 0 records the use alone); the credits left. `provision(conn)` creates a
+        missing profile."""
+        now = datetime.now(UTC)
+        with self.db.transaction() as conn:
+            found = self.profiles.get_with_plan(conn, user_id, for_update=True)
+            if found is None and provision is not None:
+                provision(conn)
+                found = self.profiles.get_with_plan(conn, user_id, for_update=True)
+            if found is None:
+                raise NotFound("No encontramos tu perfil.")
+            profile, plan = found
+            balance = effective_balance(profile, plan, now)
+            charged = max(0, min(credits, balance.credits_remaining))
+            after = balance.credits_remaining - charged
+            if charged:
+                self.profiles.save_balance(
+                    conn,
+                    user_id,
+                    credits_remaining=after,
+                    credits_total=balance.credits_total,
+                    credits_period_start=balance.credits_period_start,
+                    daily_used=balance.daily_used,
+                    last_reset_date=balance.today,
+                )
+            self.profiles.record_credit_usage(
+                conn,
+                user_id=user_id,
+                action_type="voice",
+                credits_used=charged,
+                credits_before=balance.credits_remaining,
+                credits_after=after,
+                interaction_id=None,
+                details={**details, "day": balance.today.isoformat()},
+            )
+        return after
+
     def check_can_spend(self, user_id: str) -> int:
         """How many spends the student can make now; raise what a spend would raise when none
         (no credits, today's limit reached). Checked before work that costs money even when

@@ -283,6 +283,17 @@ class StreamingService:
         if not paused:
             raise InvalidInput("No hay ninguna explicación en curso que pausar.")
 
+    def hold(self, session_id: str) -> tuple[bool, bool]:
+        """The student is about to ask by voice: the lesson, if it streams, is paused as by a
+        pause. Returns (paused now, a lesson is on: streaming or paused)."""
+        with self._in_order(session_id):
+            state = self.sessions.get_session(session_id)
+            if state is None:
+                raise InvalidInput("Tu sesión expiró. Vuelve a conectarte.")
+            lesson_on = state.is_streaming or state.is_paused
+            paused = state.is_streaming and not state.is_paused and self._pause(session_id)
+        return paused, lesson_on
+
     def suspend(self, session_id: str) -> None:
         """The student's socket went away: the lesson stops where it is, ready to resume. On
         a greenlet of its own: a socket found dead while an event is being sent to it is

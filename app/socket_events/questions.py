@@ -3,13 +3,15 @@ stream)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import current_app
 from flask_socketio import SocketIO, emit
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.controllers.validation import parse_model
 from app.models.ask import HAS_LETTER_OR_DIGIT, MAX_CONTEXT_BYTES, AskRequest
-from app.socket_events.connection import current_socket
+from app.socket_events.connection import LocalSocket, current_socket
 from app.utils.phrases import ESTIMATED_MS, pick_phrase
 
 
@@ -38,7 +40,17 @@ def ask(data: object, *, follow_up: bool) -> None:
     socket = current_socket(fresh_token=True)
     body = parse_model(AskQuestionIn, data)
     request = parse_model(AskRequest, body.model_dump(exclude_none=True))
-    container = current_app.extensions["pizarra"]
+    current_app.extensions["pizarra"].lessons.ask(
+        socket.principal,
+        request,
+        session_id=socket.session_id,
+        follow_up=follow_up,
+        waiting=waiting_phrases(socket),
+    )
+
+
+def waiting_phrases(socket: LocalSocket) -> Callable[[str], None]:
+    """What shows the student a waiting phrase of a category (never the same twice running)."""
 
     def waiting(category: str) -> None:
         phrase = pick_phrase(category, socket.last_phrase)
@@ -48,10 +60,4 @@ def ask(data: object, *, follow_up: bool) -> None:
             {"phrase": phrase, "category": category, "estimated_time": ESTIMATED_MS[category]},
         )
 
-    container.lessons.ask(
-        socket.principal,
-        request,
-        session_id=socket.session_id,
-        follow_up=follow_up,
-        waiting=waiting,
-    )
+    return waiting

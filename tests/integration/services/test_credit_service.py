@@ -139,3 +139,21 @@ def test_nobody_can_refund_someone_elses_spend(container, student, issue_token):
     with pytest.raises(AppError) as info:
         container.credits.refund(user_id=other, usage_id=receipt.usage_id, reason="x")
     assert info.value.code == "NOT_FOUND"
+
+
+def test_a_transcription_is_metered_as_voice_and_charged_what_is_configured(container, student):
+    details = {"model": "gpt-transcribe", "duration_ms": 2900}
+    assert container.credits.meter_voice(user_id=student, credits=0, details=details) == 10
+    assert container.credits.meter_voice(user_id=student, credits=2, details=details) == 8
+    row = profile(container, student)
+    assert (row["credits_remaining"], row["daily_used"]) == (8, 0)  # no question asked today
+    set_profile(container, student, credits_remaining=1)
+    assert container.credits.meter_voice(user_id=student, credits=2, details=details) == 0
+    records = usage(container, student)
+    assert [(r["action_type"], r["credits_used"], r["credits_before"], r["credits_after"])
+            for r in records] == [
+        ("voice", 0, 10, 10),
+        ("voice", 2, 10, 8),
+        ("voice", 1, 1, 0),  # never more than remains
+    ]  # fmt: skip
+    assert records[0]["details"]["duration_ms"] == 2900 and records[0]["details"]["day"]

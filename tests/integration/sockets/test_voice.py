@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import signal
 import time
 import wave
 from pathlib import Path
@@ -485,3 +486,34 @@ def test_a_student_who_cannot_ask_is_not_transcribed_for(server, fake, student):
     error = refusal(ana, "voice_complete", {"audio_data": b64(audio)})
     assert error["code"] == "INSUFFICIENT_CREDITS"
     assert fake.calls("/v1/audio/transcriptions") == []
+
+
+def test_a_recording_survives_its_server_process(pg_server_url, redis_url, tmp_path, fake):
+    # Half the pieces go to a process that is then killed; the student reconnects to another
+    # process of the deployment with their session, sends the rest and is transcribed there.
+    audio = recording("pregunta.webm")
+    fake.hears(audio, SPOKEN)
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": fake.base_url}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        running_server(pg_server_url, redis_url, tmp_path / "a", **env) as first,
+        running_server(
+            pg_server_url, redis_url, tmp_path / "b", database_url=first.database_url, **env
+        ) as second,
+    ):
+        token = first.container.dev_tokens.issue(email="viaje@example.com")
+        ana = Student(first.url, "203.0.113.250")
+        session_id = ana.connect(token)["session_id"]
+        start(ana)
+        half = len(audio) // 2
+        ana.client.call("voice_chunk", {"index": 0, "audio_data": b64(audio[:half])})
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(10)
+        ana.close()
+        again = Student(second.url, "203.0.113.251")
+        assert again.connect(token, session_id=session_id)["resumed"] is True
+        ack = again.client.call("voice_chunk", {"index": 1, "audio_data": b64(audio[half:])})
+        assert ack == {"index": 1, "chunks_received": 2, "bytes_received": len(audio)}
+        assert transcribed(again)["transcription"] == SPOKEN
+        again.close()

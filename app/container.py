@@ -276,6 +276,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             transcription_credits=settings.voice_transcription_credits,
             rate_limit=settings.rate_limit_questions,
             rate_window=settings.rate_limit_window,
+            run_blocking=gateway.run_blocking,
         ),
     )
 

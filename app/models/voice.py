@@ -54,6 +54,9 @@ class VoiceChunkIn(BaseModel):
 
     index: int = Field(ge=0, le=MAX_VOICE_CHUNKS)
     audio_data: str = Field(min_length=1, description="base64 (a data URL is accepted)")
+    recording_id: str | None = Field(
+        default=None, max_length=64, description="voice_recording_started's, to be sure"
+    )
 
 
 class VoiceCompleteIn(BaseModel):
@@ -67,6 +70,9 @@ class VoiceCompleteIn(BaseModel):
     audio_data: str | None = Field(default=None, description="base64 (a data URL is accepted)")
     duration: int | None = Field(default=None, ge=0, le=3_600_000, description="ms, advisory")
     mime_type: str | None = Field(default=None, max_length=200, description="advisory")
+    recording_id: str | None = Field(
+        default=None, max_length=64, description="voice_recording_started's, to be sure"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> VoiceCompleteIn:
@@ -90,6 +96,7 @@ class VoiceCancelIn(BaseModel):
 # -- results -----------------------------------------------------------------------------------
 class VoiceStarted(BaseModel):
     session_id: str
+    recording_id: str
     max_duration_ms: int
     max_audio_bytes: int
     max_chunk_bytes: int  # audio bytes one message can carry in base64

@@ -233,9 +233,13 @@ return 1
 
 
 # Keep the next piece of a recording. Values in the state are JSON (`true`, numbers).
-# KEYS: voice state, audio list; ARGV: index, base64 text, decoded size, max bytes, max pieces.
+# KEYS: voice state, audio list; ARGV: index, base64 text, decoded size, max bytes, max pieces,
+# the recording's id as JSON ('' for the current one).
 _ADD_VOICE_CHUNK = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'recording_id') ~= ARGV[6] then
+    return {'replaced'}
+end
 if redis.call('HGET', KEYS[1], 'is_recording') ~= 'true' then return {'not_recording'} end
 local received = tonumber(redis.call('HGET', KEYS[1], 'chunks_received') or '0')
 local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes_received') or '0')
@@ -603,17 +607,27 @@ class SessionRepository:
 
     @redis_call
     def add_voice_chunk(
-        self, session_id: str, index: int, data: str, *, size: int, max_bytes: int, max_chunks: int
+        self,
+        session_id: str,
+        index: int,
+        data: str,
+        *,
+        size: int,
+        max_bytes: int,
+        max_chunks: int,
+        recording_id: str | None = None,
     ) -> tuple[str, int, int]:
         """Keep a piece of the recording (its base64 text, `size` bytes decoded) if it is the
-        next one: (outcome, chunks received, bytes received). Outcomes: `ok`, `duplicate` (kept
-        already), `gap` (an earlier piece is missing), `too_large`, `too_many`, `not_recording`,
+        next one, of this recording when `recording_id` is given: (outcome, chunks received,
+        bytes received). Outcomes: `ok`, `duplicate` (kept already), `gap` (an earlier piece is
+        missing), `too_large`, `too_many`, `not_recording`, `replaced` (by a newer recording),
         `missing` (no recording, or it expired)."""
+        expected = json.dumps(recording_id) if recording_id is not None else ""
         reply = cast(
             list,
             self._add_voice_chunk(
                 keys=[voice_state_key(session_id), voice_audio_key(session_id)],
-                args=[index, data, size, max_bytes, max_chunks],
+                args=[index, data, size, max_bytes, max_chunks, expected],
             ),
         )
         outcome = str(reply[0])

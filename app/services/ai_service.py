@@ -534,7 +534,15 @@ _SCHEMA = answer_schema()
 
 def _transcription_confidence(result: Any) -> float | None:
     """exp of the mean log probability of what was heard (token log probabilities, or a
-    verbose response's segments weighted by their length); None when the model gives none."""
+    verbose response's segments weighted by their length); None when the model gives none
+    (or a compatible server gives something else)."""
+    try:
+        return _mean_probability(result)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _mean_probability(result: Any) -> float | None:
     logprobs = [
         item.logprob for item in getattr(result, "logprobs", None) or [] if item.logprob is not None
     ]

@@ -16,8 +16,10 @@ lesson are left as they were, so the student can try again or cancel.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from app.auth.verifier import Principal
 from app.errors import AiUnavailable, AppError, InvalidInput, RateLimitExceeded
@@ -57,10 +59,20 @@ _AUDIO_MESSAGES = {
         "No podemos leer ese formato de audio. Usa WebM, Ogg, WAV o MP3, o escribe tu pregunta."
     ),
 }
+REPLACED = "Esa grabación fue reemplazada por una más reciente."
 NO_SPEECH = "No te escuchamos bien. Graba de nuevo hablando cerca del micrófono."
 TRANSCRIPTION_UNAVAILABLE = (
     "No podemos transcribir tu audio ahora. Escribe tu pregunta o inténtalo en un momento."
 )
+
+
+def _measure(audio: bytes, limit: float) -> AudioInfo | AudioError:
+    """`probe`, its refusal returned rather than raised (run in gevent's thread pool, which
+    prints every exception raised there as a crash)."""
+    try:
+        return probe(audio, max_seconds=limit)
+    except AudioError as exc:
+        return exc
 
 
 def _refused(reason: str, message: str, **details: object) -> InvalidInput:
@@ -83,6 +95,7 @@ class VoiceService:
         transcription_credits: int,
         rate_limit: int,
         rate_window: int,
+        run_blocking: Callable[..., Any] = lambda function, *args: function(*args),
     ):
         self.recordings = recordings
         self.streaming = streaming
@@ -98,6 +111,7 @@ class VoiceService:
         self.transcription_credits = transcription_credits
         self.rate_limit = rate_limit
         self.rate_window = rate_window
+        self.run_blocking = run_blocking
         # A student's voice events are handled on greenlets of their own; they take effect in
         # the order they arrived (a piece before the completion that follows it).
         self._order = SessionLocks()
@@ -117,26 +131,31 @@ class VoiceService:
             self.recordings.start_recording(session_id, state)
         return VoiceStarted(
             session_id=session_id,
+            recording_id=state.recording_id,
             max_duration_ms=MAX_RECORDING_SECONDS * 1000,
             max_audio_bytes=self.max_audio_bytes,
             max_chunk_bytes=self.max_chunk_bytes,
             lesson_paused=state.paused_lesson,
         )
 
-    def add_chunk(self, session_id: str, *, index: int, audio_data: str) -> ChunkReceived:
-        """Keep the next piece of the recording."""
+    def add_chunk(
+        self, session_id: str, *, index: int, audio_data: str, recording_id: str | None = None
+    ) -> ChunkReceived:
+        """Keep the next piece of the recording (of `recording_id`'s, when given)."""
         try:
-            size = len(decode_base64(audio_data))
+            piece = decode_base64(audio_data)
         except AudioError as exc:
             raise _refused(exc.reason, _AUDIO_MESSAGES[exc.reason]) from None
         with self._order.held(session_id):
             outcome, received, total = self.recordings.add_voice_chunk(
                 session_id,
                 index,
-                audio_data,
-                size=size,
+                # Kept as plain base64 of what is counted (no padding of spaces or prefixes).
+                base64.b64encode(piece).decode(),
+                size=len(piece),
                 max_bytes=self.max_audio_bytes,
                 max_chunks=MAX_VOICE_CHUNKS,
+                recording_id=recording_id,
             )
         if outcome in ("ok", "duplicate"):
             return ChunkReceived(index=index, chunks_received=received, bytes_received=total)
@@ -150,25 +169,30 @@ class VoiceService:
             raise self._too_large()
         if outcome == "not_recording":
             raise _refused("transcribing", "La grabación ya terminó; espera su transcripción.")
+        if outcome == "replaced":
+            raise _refused("replaced", REPLACED)
         raise _refused("no_recording", NO_RECORDING)
 
     # -- transcription --------------------------------------------------------------------
     def complete(
         self, principal: Principal, session_id: str, body: VoiceCompleteIn
-    ) -> TranscriptionResult:
+    ) -> TranscriptionResult | None:
         """The recording's transcription, for the student to confirm: the browser's own, or
-        the audio's, transcribed here. Asked again, the same result (nothing paid twice)."""
+        the audio's, transcribed here. Asked again, the same result (nothing paid twice).
+        None when the student cancelled the recording while it was transcribed."""
         with self._order.held(session_id):
             state = self.recordings.get_voice_state(session_id)
             if state is None:
                 raise _refused("no_recording", NO_RECORDING)
+            if body.recording_id is not None and body.recording_id != state.recording_id:
+                raise _refused("replaced", REPLACED)
             if not state.is_recording:
                 if state.transcription is not None:
                     return self._result(state)
                 raise _refused("transcribing", "Ya estamos transcribiendo tu grabación.")
             if body.transcript is not None:
                 return self._keep_browser_transcript(session_id, state, body)
-            audio, info = self._recorded_audio(session_id, body)
+            audio, info = self._recorded_audio(session_id, state, body)
             self.credits.check_can_spend(principal.user_id)  # no paid call for an unusable ask
             self._check_rate(principal.user_id)
             if not self.recordings.update_recording(
@@ -187,29 +211,48 @@ class VoiceService:
         self._save(session_id, state, result)
         return result
 
-    def _recorded_audio(self, session_id: str, body: VoiceCompleteIn) -> tuple[bytes, AudioInfo]:
+    def _recorded_audio(
+        self, session_id: str, state: VoiceState, body: VoiceCompleteIn
+    ) -> tuple[bytes, AudioInfo]:
         """The recording's bytes (its pieces, then `audio_data`), checked: size, format from
-        the bytes themselves, duration as played."""
+        the bytes themselves, duration as played. A recording refused is discarded (the
+        student records again): it is not read twice."""
         limit = MAX_RECORDING_SECONDS + RECORDING_GRACE_SECONDS
-        if body.duration is not None and body.duration > limit * 1000:
-            raise self._too_long(body.duration / 1000)
-        pieces = self.recordings.voice_audio(session_id)
-        if body.audio_data is not None:
-            pieces.append(body.audio_data)
         try:
-            audio = b"".join(decode_base64(piece) for piece in pieces)
-            if len(audio) > self.max_audio_bytes:
-                raise self._too_large()
-            info = probe(audio)
-        except AudioError as exc:
-            raise _refused(exc.reason, _AUDIO_MESSAGES[exc.reason]) from None
-        if info.duration > limit:
-            raise self._too_long(info.duration)
+            if body.duration is not None and body.duration > limit * 1000:
+                raise self._too_long()
+            pieces = self.recordings.voice_audio(session_id)
+            if body.audio_data is not None:
+                pieces.append(body.audio_data)
+            try:
+                audio = b"".join(decode_base64(piece) for piece in pieces)
+                if len(audio) > self.max_audio_bytes:
+                    raise self._too_large()
+                # Up to a few tens of milliseconds of parsing: off the greenlets' thread.
+                info = self.run_blocking(_measure, audio, limit)
+                if isinstance(info, AudioError):
+                    raise info
+            except AudioError as exc:
+                raise _refused(exc.reason, _AUDIO_MESSAGES[exc.reason]) from None
+            if info.duration > limit:
+                raise self._too_long()
+        except InvalidInput:
+            self._record_again(session_id, state.recording_id)
+            raise
         if body.duration is not None and abs(body.duration / 1000 - info.duration) > 2:
             log.info(
                 "a recording said to last %.1f s lasts %.1f s", body.duration / 1000, info.duration
             )
         return audio, info
+
+    def _record_again(self, session_id: str, recording_id: str) -> None:
+        """The recording starts over, empty (the lesson stays paused)."""
+        self.recordings.update_recording(
+            session_id,
+            recording_id,
+            {"is_recording": True, "chunks_received": 0, "bytes_received": 0},
+            drop_audio=True,
+        )
 
     def _check_rate(self, user_id: str) -> None:
         count, seconds_left = self.recordings.count_transcription(user_id, self.rate_window)
@@ -226,32 +269,28 @@ class VoiceService:
         state: VoiceState,
         audio: bytes,
         info: AudioInfo,
-    ) -> TranscriptionResult:
+    ) -> TranscriptionResult | None:
         """Transcribe outside the session's lock (it takes seconds); a recording started again
         meanwhile wins, and this result is dropped."""
         recording_id = state.recording_id
         try:
             heard = self.ai.transcribe(audio, filename=info.filename, mime_type=info.mime_type)
-        except AppError as exc:
-            # The recording is kept: the student may send it again, or cancel.
+        except Exception as exc:
+            # The recording's pieces are kept: the student may send it again, or cancel.
             self.recordings.update_recording(session_id, recording_id, {"is_recording": True})
             if isinstance(exc, AiUnavailable):
                 exc.message = TRANSCRIPTION_UNAVAILABLE
             raise
         self._meter(principal, info, heard.model, bool(heard.text))
-        if not heard.text:
-            # Silence: the student records again (the lesson stays paused) or cancels.
-            self.recordings.update_recording(
-                session_id,
-                recording_id,
-                {"is_recording": True, "chunks_received": 0, "bytes_received": 0},
-                drop_audio=True,
-            )
+        if not heard.text:  # silence: the student records again, or cancels
+            self._record_again(session_id, recording_id)
             raise _refused("no_speech", NO_SPEECH)
         result = self._transcription(heard.text, heard.confidence, "server")
         result.duration_ms = round(info.duration * 1000)
         if not self._save(session_id, state, result):
-            raise _refused("replaced", "Empezaste otra grabación; usamos esa.")
+            if self.recordings.get_voice_state(session_id) is None:
+                return None  # cancelled meanwhile (or expired): nothing to show
+            raise _refused("replaced", REPLACED)
         return result
 
     def _meter(self, principal: Principal, info: AudioInfo, model: str, charged: bool) -> None:
@@ -274,8 +313,8 @@ class VoiceService:
                 },
                 provision=provision,
             )
-        except AppError as exc:
-            log.error("voice use of %s not metered: %s", principal.user_id, exc)
+        except Exception:
+            log.exception("voice use of %s not metered", principal.user_id)
 
     def _transcription(
         self, text: str, confidence: float | None, source: str
@@ -352,10 +391,11 @@ class VoiceService:
         return True
 
     # -- limits ---------------------------------------------------------------------------
-    def _too_long(self, seconds: float) -> InvalidInput:
+    def _too_long(self) -> InvalidInput:
         return _refused(
             "too_long",
-            f"La grabación dura {seconds:.0f} segundos; el máximo es {MAX_RECORDING_SECONDS}.",
+            f"La grabación dura más de {MAX_RECORDING_SECONDS} segundos. Haz una pregunta más "
+            "corta.",
             max_duration_ms=MAX_RECORDING_SECONDS * 1000,
         )
 

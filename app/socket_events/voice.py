@@ -41,7 +41,10 @@ def register_voice_handlers(socketio: SocketIO) -> None:
         socket = current_socket()
         body = parse_model(VoiceChunkIn, data)
         received = _voice().add_chunk(
-            socket.session_id, index=body.index, audio_data=body.audio_data
+            socket.session_id,
+            index=body.index,
+            audio_data=body.audio_data,
+            recording_id=body.recording_id,
         )
         return received.model_dump()  # the acknowledgement, for a client that asks for one
 
@@ -50,7 +53,8 @@ def register_voice_handlers(socketio: SocketIO) -> None:
         socket = current_socket(fresh_token=True)  # a transcription here is paid for
         body = parse_model(VoiceCompleteIn, data)
         result = _voice().complete(socket.principal, socket.session_id, body)
-        emit("voice_transcription_result", result.model_dump())
+        if result is not None:  # (None: cancelled while it was transcribed)
+            emit("voice_transcription_result", result.model_dump())
 
     @socketio.on("voice_confirm")
     def on_voice_confirm(data=None):

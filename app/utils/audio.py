@@ -3,24 +3,27 @@ it), its codec, and how long it really lasts.
 
 Browsers record WebM/Opus (Chrome, Edge; clusters of unknown size and no duration, as
 MediaRecorder writes them live), Ogg/Opus (Firefox), and recording libraries write WAV or MP3.
-The duration is counted from the audio itself (WebM blocks, Ogg granule positions, WAV sample
-data, MP3 frames), never from a header field a client could have written: it is what the
-transcription is billed by.
+The duration is counted from the audio itself (each Opus packet's own length, WAV sample data,
+MP3 frames), never from a header field or timestamp a client could have written: what a decoder
+plays is what the transcription is billed by. Opus is the only codec taken in WebM and Ogg, as
+it is the one browsers record there.
 
-Every parser is bounded (elements, pages, frames) and raises `AudioError` on anything it does
-not understand, never another exception.
+Every parser is bounded (elements, pages, frames read) and raises `AudioError` on anything it
+does not understand, never another exception.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import struct
 from dataclasses import dataclass
-from itertools import pairwise
 
-MAX_ELEMENTS = 200_000  # EBML elements, Ogg pages or MP3 frames read from one recording
+# EBML elements, Ogg pages and segments, or MP3 frames read from one recording: a minute of
+# audio in the smallest packets a browser writes needs a tenth of it.
+MAX_STEPS = 40_000
 
 
 class AudioError(ValueError):
@@ -35,7 +38,7 @@ class AudioError(ValueError):
 @dataclass(frozen=True)
 class AudioInfo:
     container: str  # webm, ogg, wav, mp3
-    codec: str  # opus, vorbis, pcm, mp3
+    codec: str  # opus, pcm, mp3
     duration: float  # seconds of audio
     size: int  # bytes
 
@@ -63,18 +66,20 @@ def decode_base64(text: str) -> bytes:
         raise AudioError("invalid_base64", "audio_data is not valid base64") from None
 
 
-def probe(data: bytes) -> AudioInfo:
-    """The container, codec and real duration of a recording."""
+def probe(data: bytes, *, max_seconds: float | None = None) -> AudioInfo:
+    """The container, codec and real duration of a recording. With `max_seconds`, reading
+    stops once the audio is known to last longer (the duration is then only over it)."""
     if not data:
         raise AudioError("empty_audio", "no audio bytes")
+    limit = math.inf if max_seconds is None else max_seconds
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         info = _wav(data)
     elif data[:4] == b"OggS":
-        info = _ogg(data)
+        info = _ogg(data, limit)
     elif data[:4] == b"\x1a\x45\xdf\xa3":
-        info = _webm(data)
+        info = _webm(data, limit)
     elif data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
-        info = _mp3(data)
+        info = _mp3(data, limit)
     elif data[4:8] == b"ftyp" or data[:4] in (b"fLaC", b"FORM", b"caff"):
         raise AudioError("unsupported_format", "a recording format other than the four")
     else:
@@ -91,7 +96,9 @@ _WAV_FORMATS = {1: "pcm", 3: "pcm", 6: "pcm", 7: "pcm", 0xFFFE: "pcm"}  # PCM, f
 def _wav(data: bytes) -> AudioInfo:
     offset = 12
     fmt: tuple[int, ...] | None = None
-    for _ in range(MAX_ELEMENTS):
+    seconds = 0.0
+    seen_data = False
+    for _ in range(MAX_STEPS):
         if offset + 8 > len(data):
             break
         chunk_id = data[offset : offset + 4]
@@ -102,47 +109,57 @@ def _wav(data: bytes) -> AudioInfo:
                 raise AudioError("not_audio", "WAV format chunk is truncated")
             fmt = struct.unpack_from("<HHIIHH", data, body)
         elif chunk_id == b"data":
-            if fmt is None:
-                raise AudioError("not_audio", "WAV data before its format")
-            tag, channels, rate, _, block_align, bits = fmt
-            if tag not in _WAV_FORMATS:
-                raise AudioError("unsupported_format", f"WAV encoding {tag:#x}")
-            if not (1 <= channels <= 8 and 1_000 <= rate <= 384_000 and bits in (8, 16, 24, 32)):
-                raise AudioError("not_audio", "WAV format out of range")
-            if block_align != channels * bits // 8:
-                raise AudioError("not_audio", "WAV block alignment does not match")
+            block_align, rate = _wav_format(fmt)
+            seen_data = True
             # A recorder that streams its WAV writes a placeholder size: the bytes there count.
             available = len(data) - body
             if size == 0 or size > available:
                 size = available
-            frames = size // block_align
-            return AudioInfo("wav", "pcm", frames / rate, len(data))
+            seconds += size // block_align / rate  # every data chunk is played, not the first only
         offset = body + size + (size & 1)
-    raise AudioError("not_audio" if fmt is None else "empty_audio", "WAV without sample data")
+    else:
+        raise AudioError("not_audio", "too many WAV chunks")
+    if not seen_data:
+        raise AudioError("not_audio" if fmt is None else "empty_audio", "WAV without sample data")
+    return AudioInfo("wav", "pcm", seconds, len(data))
+
+
+def _wav_format(fmt: tuple[int, ...] | None) -> tuple[int, int]:
+    """The block size and sample rate of a WAV's format chunk, checked."""
+    if fmt is None:
+        raise AudioError("not_audio", "WAV data before its format")
+    tag, channels, rate, _, block_align, bits = fmt
+    if tag not in _WAV_FORMATS:
+        raise AudioError("unsupported_format", f"WAV encoding {tag:#x}")
+    if not (1 <= channels <= 8 and 1_000 <= rate <= 384_000 and bits in (8, 16, 24, 32)):
+        raise AudioError("not_audio", "WAV format out of range")
+    if block_align != channels * bits // 8:
+        raise AudioError("not_audio", "WAV block alignment does not match")
+    return block_align, rate
 
 
 # -- Ogg ----------------------------------------------------------------------------------
 _OGG_PAGE = struct.Struct("<4sBBqIIIB")  # capture, version, type, granule, serial, seq, crc, n
 
 
-def _ogg(data: bytes) -> AudioInfo:
+def _ogg(data: bytes, limit: float) -> AudioInfo:
     offset = 0
     serial: int | None = None
-    codec = ""
-    rate = 0
     pre_skip = 0
     last_granule = -1
     packets = 0  # of the audio stream, its two header packets included
     packet_start = b""  # the first bytes of the packet being assembled (it may span pages)
-    opus_seconds = 0.0  # the Opus packets' own durations, added up
-    for _ in range(MAX_ELEMENTS):
-        if offset + _OGG_PAGE.size > len(data):
-            break  # the end, or a page cut at the end of the recording
+    played = 0.0  # the Opus packets' own durations, added up
+    steps = 0
+    while offset + _OGG_PAGE.size <= len(data):  # (a page cut at the end is left out)
         capture, version, _, granule, page_serial, _, _, segments = _OGG_PAGE.unpack_from(
             data, offset
         )
         if capture != b"OggS" or version != 0:
             raise AudioError("not_audio", f"no Ogg page at byte {offset}")
+        steps += 1 + segments
+        if steps > MAX_STEPS:
+            raise AudioError("not_audio", "too many Ogg pages")
         table = data[offset + _OGG_PAGE.size : offset + _OGG_PAGE.size + segments]
         body_at = offset + _OGG_PAGE.size + segments
         body_size = sum(table)
@@ -150,44 +167,37 @@ def _ogg(data: bytes) -> AudioInfo:
             break
         body = data[body_at : body_at + body_size]
         if serial is None:
-            codec, rate, pre_skip = _ogg_stream(body)
+            pre_skip = _opus_head(body)
             serial = page_serial
-        if page_serial == serial:
-            if granule >= 0:
-                last_granule = max(last_granule, granule)
-            at = 0
-            for lacing in table:
-                packet_start = (packet_start + body[at : at + lacing])[:2]
-                at += lacing
-                if lacing < 255:  # the packet ends here
-                    if codec == "opus" and packets >= 2 and packet_start:
-                        opus_seconds += _opus_packet_seconds(packet_start)
-                    packets += 1
-                    packet_start = b""
+        elif page_serial != serial:  # a decoder plays a second stream too
+            raise AudioError("unsupported_format", "an Ogg file of several streams")
+        if granule >= 0:
+            last_granule = max(last_granule, granule)
+        at = 0
+        for lacing in table:
+            packet_start = (packet_start + body[at : at + lacing])[:2]
+            at += lacing
+            if lacing < 255:  # the packet ends here
+                if packets >= 2 and packet_start:
+                    played += _opus_packet_seconds(packet_start)
+                packets += 1
+                packet_start = b""
+        if played - pre_skip / 48_000 > limit:
+            break
         offset = body_at + body_size
-    else:
-        raise AudioError("not_audio", "too many Ogg pages")
     if serial is None:
         raise AudioError("not_audio", "Ogg without a stream header")
-    seconds = max(0, last_granule - pre_skip) / rate
-    if codec == "opus":  # what a decoder plays, whatever the granule positions say
-        seconds = max(seconds, opus_seconds - pre_skip / rate)
-    return AudioInfo("ogg", codec, seconds, len(data))
+    # What a decoder plays, whatever the granule positions say (they only trim the end).
+    stamped = max(0, last_granule - pre_skip) / 48_000  # Opus granules count 48 kHz samples
+    return AudioInfo("ogg", "opus", max(stamped, played - pre_skip / 48_000), len(data))
 
 
-def _ogg_stream(header: bytes) -> tuple[str, int, int]:
-    """The codec, sample rate of its granule positions, and pre-skip of an Ogg stream, from
-    its first packet."""
+def _opus_head(header: bytes) -> int:
+    """The pre-skip of an Ogg stream's first packet, which must be Opus."""
     if header.startswith(b"OpusHead") and len(header) >= 19:
-        (pre_skip,) = struct.unpack_from("<H", header, 10)
-        return "opus", 48_000, pre_skip  # Opus granules count 48 kHz samples
-    if header.startswith(b"\x01vorbis") and len(header) >= 16:
-        (rate,) = struct.unpack_from("<I", header, 12)
-        if rate <= 0:
-            raise AudioError("not_audio", "Vorbis without a sample rate")
-        return "vorbis", rate, 0
-    if header.startswith((b"\x7fFLAC", b"Speex", b"\x80theora")):
-        raise AudioError("unsupported_format", "an Ogg stream that is not Opus or Vorbis")
+        return int(struct.unpack_from("<H", header, 10)[0])
+    if header.startswith((b"\x01vorbis", b"\x7fFLAC", b"Speex", b"\x80theora")):
+        raise AudioError("unsupported_format", "an Ogg stream that is not Opus")
     raise AudioError("not_audio", "an Ogg stream of no known codec")
 
 
@@ -198,6 +208,7 @@ _MASTERS = {0x1A45DFA3, _SEGMENT, _CLUSTER, 0x1654AE6B, 0xAE, 0xE1, 0x1549A966, 
 _EBML_DOCTYPE, _TIMESTAMP_SCALE, _TRACK_ENTRY = 0x4282, 0x2AD7B1, 0xAE
 _TRACK_NUMBER, _TRACK_TYPE, _CODEC_ID = 0xD7, 0x83, 0x86
 _CLUSTER_TIMESTAMP, _SIMPLE_BLOCK, _BLOCK = 0xE7, 0xA3, 0xA1
+_CONTENT_ENCODINGS = 0x6D80
 _UNKNOWN_SIZE = -1
 
 
@@ -221,25 +232,32 @@ def _uint(payload: bytes) -> int:
     return int.from_bytes(payload[:8], "big")
 
 
-def _webm(data: bytes) -> AudioInfo:
+def _webm(data: bytes, limit: float) -> AudioInfo:
     doctype = ""
     scale = 1_000_000  # nanoseconds per timestamp unit
     tracks: list[dict[str, object]] = []
+    audio_track: int | None = None  # known at the first block: the tracks come before
     cluster_time = 0
-    # track, timestamp, frames, and the first bytes of its frame (unlaced)
-    blocks: list[tuple[int, int, int, bytes]] = []
+    blocks = 0
+    first_time = last_time = 0
+    last_packet = b""
+    played = 0.0  # the Opus packets' own durations, added up
     offset = 0
-    for _ in range(MAX_ELEMENTS):
-        if offset >= len(data):
-            break
+    steps = 0
+    while offset < len(data):
+        steps += 1
+        if steps > MAX_STEPS:
+            raise AudioError("not_audio", "too many EBML elements")
         try:
             element, id_length = _vint(data, offset, keep_marker=True)
             size, size_length = _vint(data, offset + id_length, keep_marker=False)
         except IndexError:
-            break  # the recording ends inside an element header (a cut last chunk)
+            break  # the recording ends inside an element header (a cut last piece)
         body = offset + id_length + size_length
         if element in _MASTERS:
             if element == _TRACK_ENTRY:
+                if audio_track is not None:
+                    raise AudioError("not_audio", "a track declared after the audio began")
                 tracks.append({})
             offset = body  # its children follow; an unknown size (a live recording) is fine
             continue
@@ -257,51 +275,57 @@ def _webm(data: bytes) -> AudioInfo:
             tracks[-1][key] = (
                 payload.decode("ascii", "replace") if key == "codec" else _uint(payload)
             )
+        elif element == _CONTENT_ENCODINGS and tracks:
+            tracks[-1]["encoded"] = True  # (header stripping would hide the packets' sizes)
         elif element == _CLUSTER_TIMESTAMP:
             cluster_time = _uint(payload)
         elif element in (_SIMPLE_BLOCK, _BLOCK) and size >= 4:
+            if audio_track is None:
+                audio_track = _opus_track(doctype, tracks)
             track, track_length = _vint(payload, 0, keep_marker=False)
+            if track != audio_track:
+                raise AudioError("not_audio", "a block of a track that is not declared")
             if track_length + 3 <= size:
                 (relative,) = struct.unpack_from(">h", payload, track_length)
-                flags = payload[track_length + 2]
+                time = cluster_time + relative
+                first_time = min(first_time, time) if blocks else time
+                last_time = max(last_time, time) if blocks else time
+                blocks += 1
                 rest = payload[track_length + 3 :]
-                if flags & 0x06:  # laced: several frames, their count first
-                    frames, first = (rest[0] + 1 if rest else 1), b""
-                else:
-                    frames, first = 1, rest[:2]
-                blocks.append((track, cluster_time + relative, frames, first))
+                if payload[track_length + 2] & 0x06:  # laced frames (MediaRecorder never
+                    # laces): each counted as the longest an Opus packet can be
+                    played += 0.12 * (rest[0] + 1 if rest else 1)
+                    last_packet = b""
+                elif rest:
+                    played += _opus_packet_seconds(rest[:2])
+                    last_packet = rest[:2]
+                if played > limit:
+                    break
         offset = body + size
-    else:
-        raise AudioError("not_audio", "too many EBML elements")
+    if audio_track is None:
+        _opus_track(doctype, tracks)  # (what is wrong with it, if anything)
+        return AudioInfo("webm", "opus", 0.0, len(data))
+    tail = _opus_packet_seconds(last_packet) if last_packet else 0.12
+    stamped = (last_time - min(first_time, 0)) * scale / 1e9 + tail if blocks else 0.0
+    return AudioInfo("webm", "opus", max(stamped, played), len(data))
+
+
+def _opus_track(doctype: str, tracks: list[dict[str, object]]) -> int:
+    """The number of the recording's one track, which must be Opus audio, as browsers record
+    it (a second track would be played, and billed, too)."""
     if doctype not in ("webm", "matroska"):
         raise AudioError("not_audio", "EBML that is not WebM")
     if any(track.get("type") == 1 for track in tracks):
         raise AudioError("unsupported_format", "a video recording")
-    audio = [track for track in tracks if track.get("type") == 2]
-    if not audio:
+    if not tracks or tracks[0].get("type") != 2:
         raise AudioError("not_audio", "WebM without an audio track")
-    number, codec = audio[0].get("number"), str(audio[0].get("codec", ""))
-    ours = [block for block in blocks if block[0] == number]
-    if not ours:
-        return AudioInfo("webm", _codec_name(codec), 0.0, len(data))
-    times = sorted(time for _, time, _, _ in ours)
-    _, last_time, _, last_first = max(ours, key=lambda block: block[1])
-    if codec == "A_OPUS":
-        # What a decoder plays, whatever the timestamps say: each packet's own length (a laced
-        # frame, which MediaRecorder never writes, counts as the longest an Opus packet can be).
-        played = sum(
-            _opus_packet_seconds(first) if first else 0.12 * frames for _, _, frames, first in ours
-        )
-        tail = _opus_packet_seconds(last_first) if last_first else 0.12
-    else:  # the usual spacing of the blocks
-        gaps = sorted(b - a for a, b in pairwise(times) if b > a)
-        played, tail = 0.0, (gaps[len(gaps) // 2] * scale / 1e9 if gaps else 0.02)
-    stamped = (last_time - min(times[0], 0)) * scale / 1e9 + tail
-    return AudioInfo("webm", _codec_name(codec), max(stamped, played), len(data))
-
-
-def _codec_name(codec_id: str) -> str:
-    return {"A_OPUS": "opus", "A_VORBIS": "vorbis"}.get(codec_id, codec_id.lower() or "unknown")
+    if len(tracks) > 1:
+        raise AudioError("unsupported_format", "WebM of several tracks")
+    track = tracks[0]
+    if track.get("codec") != "A_OPUS" or track.get("encoded"):
+        raise AudioError("unsupported_format", "WebM audio that is not plain Opus")
+    number = track.get("number")
+    return number if isinstance(number, int) else 1
 
 
 _OPUS_FRAME_MS = (10, 20, 40, 60)  # SILK configurations, by config % 4
@@ -359,17 +383,16 @@ def _mp3_frame(data: bytes, offset: int) -> tuple[int, int, int] | None:
     return samples // 8 * bitrate // rate + padding, samples, rate
 
 
-def _mp3(data: bytes) -> AudioInfo:
+def _mp3(data: bytes, limit: float) -> AudioInfo:
     offset = 0
     if data[:3] == b"ID3" and len(data) >= 10:
         size = 0
         for byte in data[6:10]:  # syncsafe
             size = (size << 7) | (byte & 0x7F)
         offset = 10 + size + (10 if data[5] & 0x10 else 0)
-    start = offset
     seconds = 0.0
     covered = 0
-    for _ in range(MAX_ELEMENTS):
+    for _ in range(MAX_STEPS):
         frame = _mp3_frame(data, offset)
         if frame is None:
             break
@@ -381,13 +404,16 @@ def _mp3(data: bytes) -> AudioInfo:
             seconds += samples / rate  # (an encoder's info frame at the start is no audio)
         covered += length
         offset += length
+        if seconds > limit:
+            return AudioInfo("mp3", "mp3", seconds, len(data))
     else:
         raise AudioError("not_audio", "too many MP3 frames")
-    audio_bytes = len(data) - start
-    if data[-128:-125] == b"TAG":
-        audio_bytes -= 128  # an ID3v1 tag at the end
+    rest = data[offset:]
     if covered == 0:
-        raise AudioError("empty_audio" if audio_bytes <= 0 else "not_audio", "no MP3 frames")
-    if covered < audio_bytes * 0.9:
+        raise AudioError("empty_audio" if not rest else "not_audio", "no MP3 frames")
+    # After the frames: nothing, an ID3v1 tag, or a last frame cut short. Anything else may
+    # hide more frames that a decoder would find and play.
+    cut_frame = _mp3_frame(data, offset) is not None
+    if rest and not cut_frame and not (rest[:3] == b"TAG" and len(rest) == 128):
         raise AudioError("not_audio", "bytes that are not MP3 frames")
     return AudioInfo("mp3", "mp3", seconds, len(data))

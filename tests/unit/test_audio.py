@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import math
+import struct
 import wave
 from pathlib import Path
 
@@ -85,6 +86,37 @@ def test_a_long_recording_is_measured_whole():
     assert probe(recording("larga.webm")).duration > 60
 
 
+def test_reading_stops_once_a_recording_is_known_to_be_too_long():
+    whole = probe(recording("larga.webm"))
+    early = probe(recording("larga.webm"), max_seconds=60)
+    assert 60 < early.duration < whole.duration
+    # A minute and more of the smallest MP3 frames: not read to its end.
+    frame = (0xFFE31800).to_bytes(4, "big") + bytes(68)  # MPEG-2.5 layer III, 8 kbit/s, 8 kHz
+    assert probe(frame * 50_000, max_seconds=61).duration == pytest.approx(61, abs=0.1)
+
+
+def test_a_flood_of_tiny_elements_is_refused_after_a_bounded_read():
+    header = recording("pregunta.webm")
+    header = header[: header.index(bytes.fromhex("1f43b675"))]
+    cluster = bytes.fromhex("1f43b67501ffffffffffffff")
+    void = bytes.fromhex("ec80")  # an empty Void element, over and over
+    with pytest.raises(AudioError) as refused:
+        probe(header + cluster + void * 100_000)
+    assert refused.value.reason == "not_audio"
+
+
+def test_only_opus_is_taken_in_webm_and_ogg():
+    webm = recording("pregunta.webm").replace(b"A_OPUS", b"A_OPUZ", 1)
+    with pytest.raises(AudioError) as refused:
+        probe(webm)
+    assert refused.value.reason == "unsupported_format"
+    vorbis = b"\x01vorbis" + bytes(4) + (44_100).to_bytes(4, "little") + bytes(16)
+    page = b"OggS" + bytes(2) + bytes(8) + bytes(12) + bytes([1, len(vorbis)]) + vorbis
+    with pytest.raises(AudioError) as refused:
+        probe(page)
+    assert refused.value.reason == "unsupported_format"
+
+
 def test_a_wav_of_exactly_a_minute_lasts_a_minute():
     assert probe(pcm_wav(60.0)).duration == 60.0
     assert probe(pcm_wav(2.5, rate=48_000, channels=2)).duration == 2.5
@@ -154,6 +186,90 @@ def test_text_that_is_not_base64_is_refused(text):
     with pytest.raises(AudioError) as refused:
         decode_base64(text)
     assert refused.value.reason == "invalid_base64"
+
+
+# -- recordings shaped to be billed for more than they claim ---------------------------------
+def ebml(element: int, payload: bytes) -> bytes:
+    size = (0x0100000000000000 | len(payload)).to_bytes(8, "big")
+    return element.to_bytes((element.bit_length() + 7) // 8, "big") + size + payload
+
+
+def webm(tracks: list[bytes], blocks: list[tuple[int, bytes]]) -> bytes:
+    live = bytes.fromhex("01ffffffffffffff")
+    cluster = b"".join(
+        ebml(0xA3, bytes([0x80 | track]) + struct.pack(">hB", 20 * n, 0x80) + packet)
+        for n, (track, packet) in enumerate(blocks)
+    )
+    return (
+        ebml(0x1A45DFA3, ebml(0x4282, b"webm"))
+        + bytes.fromhex("18538067") + live + ebml(0x1654AE6B, b"".join(tracks))
+        + bytes.fromhex("1f43b675") + live + ebml(0xE7, b"\x00") + cluster
+    )  # fmt: skip
+
+
+def opus_track(number: int, codec: bytes = b"A_OPUS", extra: bytes = b"") -> bytes:
+    return ebml(0xAE, ebml(0xD7, bytes([number])) + ebml(0x83, b"\x02") + ebml(0x86, codec) + extra)
+
+
+OPUS_20MS = bytes([1 << 3]) + bytes(20)  # SILK, 20 ms, one frame
+
+
+def ogg_page(serial: int, sequence: int, granule: int, packets: list[bytes]) -> bytes:
+    lacing = bytes(len(packet) for packet in packets)
+    header = struct.pack("<4sBBqIIIB", b"OggS", 0, 0, granule, serial, sequence, 0, len(packets))
+    return header + lacing + b"".join(packets)
+
+
+def opus_stream(serial: int, packets: int) -> bytes:
+    head = b"OpusHead\x01\x01" + struct.pack("<HI", 312, 48_000) + bytes(3)
+    pages = [ogg_page(serial, 0, 0, [head]), ogg_page(serial, 1, 0, [b"OpusTags"])]
+    for n in range(0, packets, 100):
+        count = min(100, packets - n)
+        pages.append(ogg_page(serial, 2 + n, (n + count) * 960, [OPUS_20MS] * count))
+    return b"".join(pages)
+
+
+def test_the_webm_fixture_shape_is_measured_by_its_packets():
+    assert probe(webm([opus_track(1)], [(1, OPUS_20MS)] * 50)).duration == pytest.approx(1.0)
+
+
+def test_every_data_chunk_of_a_wav_counts():
+    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 8000, 1, 8)
+    chunks = b"data" + struct.pack("<I", 8000) + bytes(8000)
+    chunks += b"data" + struct.pack("<I", 80_000) + bytes(80_000)
+    body = b"WAVE" + fmt + chunks
+    assert probe(b"RIFF" + struct.pack("<I", len(body)) + body).duration == 11.0
+
+
+TWO_TRACKS = webm([opus_track(1), opus_track(2)], [(1, OPUS_20MS)] * 50 + [(2, OPUS_20MS)])
+STRIPPED = opus_track(1, extra=ebml(0x6D80, ebml(0x6240, b"")))  # header stripping
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        # A second track, a second Ogg stream: a decoder plays them too.
+        (TWO_TRACKS, "unsupported_format"),
+        (opus_stream(1, 50) + opus_stream(2, 30_000), "unsupported_format"),
+        # Blocks of a track never declared.
+        (webm([opus_track(1)], [(1, OPUS_20MS), (2, OPUS_20MS)]), "not_audio"),
+        # Codecs whose packets cannot be counted here, and Opus with its headers stripped.
+        (webm([opus_track(1, b"A_VORBIS")], [(1, bytes(30))] * 100), "unsupported_format"),
+        (webm([opus_track(1, b"A_AAC")], [(1, bytes(30))] * 100), "unsupported_format"),
+        (webm([STRIPPED], [(1, OPUS_20MS)]), "unsupported_format"),
+    ],
+)
+def test_recordings_that_would_be_played_longer_than_measured_are_refused(data, reason):
+    with pytest.raises(AudioError) as refused:
+        probe(data)
+    assert refused.value.reason == reason
+
+
+def test_mp3_frames_after_a_stray_byte_are_not_hidden():
+    frame = (0xFFFB9000).to_bytes(4, "big") + bytes(413)  # MPEG-1 layer III, 128 kbit/s, 44.1 kHz
+    assert probe(frame * 100).duration == pytest.approx(100 * 1152 / 44_100)
+    with pytest.raises(AudioError):
+        probe(frame * 100 + b"\x00" + frame * 1000)
 
 
 def _check_never_crashes(data: bytes) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import reset_database
-from tests.fake_openai import document_reply, error_reply, running_fake_openai
+from tests.fake_openai import Reply, document_reply, error_reply, running_fake_openai
 from tests.integration.sockets.test_connection import Student, connected_students
 from tests.live_server import running_server
 
@@ -188,6 +188,7 @@ def test_a_spoken_question_is_transcribed_confirmed_and_taught(server, fake, stu
     started = start(ana)
     assert started == {
         "session_id": started["session_id"],
+        "recording_id": started["recording_id"],
         "max_duration_ms": 60_000,
         "max_audio_bytes": MAX_AUDIO_BYTES,
         "max_chunk_bytes": 74_850,  # what fits in one message (SOCKET_MAX_MESSAGE_BYTES)
@@ -404,6 +405,36 @@ def test_bad_recordings_get_clear_errors_and_leave_the_session_as_it_was(server,
     ana.client.emit("voice_cancel")
     assert ana.wait_for("voice_cancelled") == {"lesson_resumed": True}
     ana.wait_for("feedback_request", timeout=20)
+
+
+def test_pieces_of_a_replaced_recording_are_not_mixed_into_the_new_one(server, fake, student):
+    ana = student()
+    old = start(ana)["recording_id"]
+    ana.client.call("voice_chunk", {"index": 0, "audio_data": "QUJD", "recording_id": old})
+    new = start(ana)["recording_id"]
+    late = {"index": 0, "audio_data": "QUJD", "recording_id": old}
+    assert refusal(ana, "voice_chunk", late)["details"] == {"reason": "replaced"}
+    assert refusal(ana, "voice_complete", {"recording_id": old})["details"] == {
+        "reason": "replaced"
+    }
+    ack = ana.client.call("voice_chunk", {"index": 0, "audio_data": "QUJD", "recording_id": new})
+    assert ack == {"index": 0, "chunks_received": 1, "bytes_received": 3}
+
+
+def test_a_recording_cancelled_while_it_is_transcribed_shows_nothing_more(server, fake, student):
+    audio = recording("pregunta.ogg")
+    fake.hears(audio, SPOKEN)
+    fake.script_transcriptions(Reply(status=200, delay=1.5))  # a slow provider
+    ana = student()
+    start(ana)
+    ana.events.clear()
+    ana.client.emit("voice_complete", {"audio_data": b64(audio)})
+    time.sleep(0.5)
+    ana.client.emit("voice_cancel", {})
+    assert ana.wait_for("voice_cancelled") == {"lesson_resumed": False}
+    time.sleep(2)
+    assert [name for name, _ in ana.events] == ["voice_cancelled"]
+    assert len(credit_rows(server, "voice")) == 1  # the provider was paid: metered all the same
 
 
 def test_an_expired_recording_is_refused(server, fake, redis_client, student):

@@ -144,14 +144,7 @@ class CreditService:
         """Spend 1 credit and 1 unit of today's limit inside the caller's transaction.
         `provision` creates a missing profile (then it is read again)."""
         now = datetime.now(UTC)
-        found = self.profiles.get_with_plan(conn, user_id, for_update=True)
-        if found is None and provision is not None:
-            provision()
-            found = self.profiles.get_with_plan(conn, user_id, for_update=True)
-        if found is None:
-            raise NotFound("No encontramos tu perfil.")
-        profile, plan = found
-        balance = effective_balance(profile, plan, now)
+        balance = self._locked_balance(conn, user_id, now, provision)
         _refuse_when_spent(balance, now)
         after = balance.credits_remaining - 1
         self.profiles.save_balance(
@@ -191,16 +184,13 @@ class CreditService:
         """Record a server-side transcription as a `voice` use costing `credits` (never more
         than remain; 0 records the use alone); the credits left. `provision(conn)` creates a
         missing profile."""
-        now = datetime.now(UTC)
         with self.db.transaction() as conn:
-            found = self.profiles.get_with_plan(conn, user_id, for_update=True)
-            if found is None and provision is not None:
-                provision(conn)
-                found = self.profiles.get_with_plan(conn, user_id, for_update=True)
-            if found is None:
-                raise NotFound("No encontramos tu perfil.")
-            profile, plan = found
-            balance = effective_balance(profile, plan, now)
+            balance = self._locked_balance(
+                conn,
+                user_id,
+                datetime.now(UTC),
+                (lambda: provision(conn)) if provision is not None else None,
+            )
             charged = max(0, min(credits, balance.credits_remaining))
             after = balance.credits_remaining - charged
             if charged:
@@ -224,6 +214,24 @@ class CreditService:
                 details={**details, "day": balance.today.isoformat()},
             )
         return after
+
+    def _locked_balance(
+        self,
+        conn: DbConnection,
+        user_id: str,
+        now: datetime,
+        provision: Callable[[], object] | None,
+    ) -> Balance:
+        """The student's balance as it stands now, their profile row locked until the end of
+        the transaction. `provision` creates a missing profile (then it is read again)."""
+        found = self.profiles.get_with_plan(conn, user_id, for_update=True)
+        if found is None and provision is not None:
+            provision()
+            found = self.profiles.get_with_plan(conn, user_id, for_update=True)
+        if found is None:
+            raise NotFound("No encontramos tu perfil.")
+        profile, plan = found
+        return effective_balance(profile, plan, now)
 
     def check_can_spend(self, user_id: str) -> int:
         """How many spends the student can make now; raise what a spend would raise when none

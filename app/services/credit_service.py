@@ -146,29 +146,19 @@ class CreditService:
         now = datetime.now(UTC)
         balance = self._locked_balance(conn, user_id, now, provision)
         _refuse_when_spent(balance, now)
-        after = balance.credits_remaining - 1
-        self.profiles.save_balance(
+        usage_id = self._record_spend(
             conn,
             user_id,
-            credits_remaining=after,
-            credits_total=balance.credits_total,
-            credits_period_start=balance.credits_period_start,
-            daily_used=balance.daily_used + 1,
-            last_reset_date=balance.today,
-        )
-        usage_id = self.profiles.record_credit_usage(
-            conn,
-            user_id=user_id,
+            balance,
+            credits=1,
+            daily=1,
             action_type=action_type,
-            credits_used=1,
-            credits_before=balance.credits_remaining,
-            credits_after=after,
             interaction_id=interaction_id,
-            details={**(details or {}), "day": balance.today.isoformat()},
+            details=details or {},
         )
         return SpendReceipt(
             usage_id=usage_id,
-            credits_remaining=after,
+            credits_remaining=balance.credits_remaining - 1,
             daily_remaining=balance.daily_remaining - 1,
             day=balance.today,
         )
@@ -192,28 +182,52 @@ class CreditService:
                 (lambda: provision(conn)) if provision is not None else None,
             )
             charged = max(0, min(credits, balance.credits_remaining))
-            after = balance.credits_remaining - charged
-            if charged:
-                self.profiles.save_balance(
-                    conn,
-                    user_id,
-                    credits_remaining=after,
-                    credits_total=balance.credits_total,
-                    credits_period_start=balance.credits_period_start,
-                    daily_used=balance.daily_used,
-                    last_reset_date=balance.today,
-                )
-            self.profiles.record_credit_usage(
+            self._record_spend(
                 conn,
-                user_id=user_id,
+                user_id,
+                balance,
+                credits=charged,
+                daily=0,
                 action_type="voice",
-                credits_used=charged,
-                credits_before=balance.credits_remaining,
-                credits_after=after,
                 interaction_id=None,
-                details={**details, "day": balance.today.isoformat()},
+                details=details,
             )
-        return after
+        return balance.credits_remaining - charged
+
+    def _record_spend(
+        self,
+        conn: DbConnection,
+        user_id: str,
+        balance: Balance,
+        *,
+        credits: int,
+        daily: int,
+        action_type: str,
+        interaction_id: str | None,
+        details: dict[str, Any],
+    ) -> str:
+        """Take `credits` and `daily` units from the balance and record the use; its id."""
+        after = balance.credits_remaining - credits
+        if credits or daily:
+            self.profiles.save_balance(
+                conn,
+                user_id,
+                credits_remaining=after,
+                credits_total=balance.credits_total,
+                credits_period_start=balance.credits_period_start,
+                daily_used=balance.daily_used + daily,
+                last_reset_date=balance.today,
+            )
+        return self.profiles.record_credit_usage(
+            conn,
+            user_id=user_id,
+            action_type=action_type,
+            credits_used=credits,
+            credits_before=balance.credits_remaining,
+            credits_after=after,
+            interaction_id=interaction_id,
+            details={**details, "day": balance.today.isoformat()},
+        )
 
     def _locked_balance(
         self,

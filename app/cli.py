@@ -239,14 +239,21 @@ def users_dev_token(email: str, full_name: str | None, ttl: int) -> None:
 
 
 @click.command("ask")
-@click.argument("question")
+@click.argument("question", required=False)
 @click.option("--email", default="terminal@example.com", show_default=True, help="Local user")
 @click.option("--url", help="Server URL (default: http://HOST:PORT of the configuration)")
-def ask_command(question: str, email: str, url: str | None) -> None:
-    """Ask QUESTION as a local student and watch the lesson stream in the terminal
-    (needs `make run` running; p/r/q + Enter pause, resume, quit)."""
+@click.option(
+    "--audio",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Ask by voice: a recording (WebM, Ogg, MP4, WAV or MP3), transcribed by the server",
+)
+def ask_command(question: str | None, email: str, url: str | None, audio: Path | None) -> None:
+    """Ask QUESTION (or the recording of --audio) as a local student and watch the lesson
+    stream in the terminal (needs `make run` running; p/r/q + Enter pause, resume, quit)."""
     from app.controllers.terminal_client import TerminalLesson
 
+    if (question is None) == (audio is None):
+        _fail("give a QUESTION or --audio FILE (one of them)")
     container = current_app.extensions["pizarra"]
     if container.dev_tokens is None:
         _fail("the terminal client signs in as a local user: it needs LOCAL_AUTH=true")
@@ -256,7 +263,8 @@ def ask_command(question: str, email: str, url: str | None) -> None:
     except AppError as exc:
         _fail(f"{exc.message} (is `make run` running?)")
     server = url or f"http://{settings.host}:{settings.port}"
-    sys.exit(TerminalLesson(server, token).run(question, stdin=sys.stdin))
+    recording = audio.read_bytes() if audio is not None else None
+    sys.exit(TerminalLesson(server, token).run(question, stdin=sys.stdin, audio=recording))
 
 
 def register_cli(app: Flask) -> None:

@@ -245,7 +245,7 @@ def users_dev_token(email: str, full_name: str | None, ttl: int) -> None:
 @click.option(
     "--audio",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Ask by voice: a recording (WebM, Ogg, MP4, WAV or MP3), transcribed by the server",
+    help="Ask by voice: a recording (WebM, Ogg, WAV or MP3), transcribed by the server",
 )
 def ask_command(question: str | None, email: str, url: str | None, audio: Path | None) -> None:
     """Ask QUESTION (or the recording of --audio) as a local student and watch the lesson

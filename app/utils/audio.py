@@ -2,12 +2,11 @@
 it), its codec, and how long it really lasts.
 
 Browsers record WebM/Opus (Chrome, Edge; clusters of unknown size and no duration, as
-MediaRecorder writes them live), Ogg/Opus (Firefox) and MP4/AAC (Safari, fragmented); recording
-libraries write WAV or MP3. The duration is counted from the audio itself (each Opus packet's
-own length, the AAC frames in an MP4's sample tables, WAV sample data, MP3 frames), never from a
-header field or timestamp a client could have written: what a decoder plays is what the
-transcription is billed by. Each container must hold one audio track of the codec browsers
-record in it.
+MediaRecorder writes them live), Ogg/Opus (Firefox), and recording libraries write WAV or MP3.
+The duration is counted from the audio itself (each Opus packet's own length, WAV sample data,
+MP3 frames), never from a header field or timestamp a client could have written: what a decoder
+plays is what the transcription is billed by. Opus is the only codec taken in WebM and Ogg, as
+it is the one browsers record there.
 
 Every parser is bounded (elements, pages, frames read) and raises `AudioError` on anything it
 does not understand, never another exception.
@@ -38,8 +37,8 @@ class AudioError(ValueError):
 
 @dataclass(frozen=True)
 class AudioInfo:
-    container: str  # webm, ogg, mp4, wav, mp3
-    codec: str  # opus, aac, pcm, mp3
+    container: str  # webm, ogg, wav, mp3
+    codec: str  # opus, pcm, mp3
     duration: float  # seconds of audio
     size: int  # bytes
 
@@ -52,13 +51,7 @@ class AudioInfo:
         return _MIME_TYPES[self.container]
 
 
-_MIME_TYPES = {
-    "webm": "audio/webm",
-    "ogg": "audio/ogg",
-    "mp4": "audio/mp4",
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-}
+_MIME_TYPES = {"webm": "audio/webm", "ogg": "audio/ogg", "wav": "audio/wav", "mp3": "audio/mpeg"}
 _DATA_URL = re.compile(r"^data:[\w/+.\-]*(;[\w\-]+=[\w\-]+)*;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
@@ -87,10 +80,8 @@ def probe(data: bytes, *, max_seconds: float | None = None) -> AudioInfo:
         info = _webm(data, limit)
     elif data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
         info = _mp3(data, limit)
-    elif data[4:8] == b"ftyp":
-        info = _mp4(data, limit)
-    elif data[:4] in (b"fLaC", b"FORM", b"caff"):
-        raise AudioError("unsupported_format", "a recording format other than the five")
+    elif data[4:8] == b"ftyp" or data[:4] in (b"fLaC", b"FORM", b"caff"):
+        raise AudioError("unsupported_format", "a recording format other than the four")
     else:
         raise AudioError("not_audio", "no known recording format")
     if info.duration <= 0:
@@ -356,138 +347,6 @@ def _opus_packet_seconds(packet: bytes) -> float:
         1 if code == 0 else 2 if code in (1, 2) else (packet[1] & 0x3F if len(packet) > 1 else 1)
     )
     return frame_ms * frames / 1000
-
-
-# -- MP4 (ISO BMFF) -------------------------------------------------------------------------
-# Boxes whose children are read in place (the rest is skipped by size).
-_MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"mvex"}
-_AAC_RATES = (96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000,
-              11_025, 8_000, 7_350)  # fmt: skip
-
-
-def _mp4(data: bytes, limit: float) -> AudioInfo:
-    """Seconds as played: every AAC frame in the sample tables (`stsz`, and each fragment's
-    `trun`), at the rate its decoder configuration gives (not the durations written beside)."""
-    tracks: list[dict[str, int | bytes]] = []
-    samples = 0
-    offset = 0
-    steps = 0
-    while offset + 8 <= len(data):
-        steps += 1
-        if steps > MAX_STEPS:
-            raise AudioError("not_audio", "too many MP4 boxes")
-        size, kind = struct.unpack_from(">I4s", data, offset)
-        header = 8
-        if size == 1:
-            if offset + 16 > len(data):
-                break
-            (size,) = struct.unpack_from(">Q", data, offset + 8)
-            header = 16
-        elif size == 0:
-            size = len(data) - offset  # to the end of the file
-        if size < header:
-            raise AudioError("not_audio", f"an MP4 box of {size} bytes")
-        body = data[offset + header : offset + size]
-        if kind in _MP4_CONTAINERS:
-            if kind == b"trak":
-                if samples:
-                    raise AudioError("not_audio", "a track declared after the audio began")
-                tracks.append({})
-            offset += header
-            continue
-        if offset + size > len(data):
-            break  # the last box was cut (the recording's end): what came before counts
-        if kind in (b"tkhd", b"hdlr", b"stsd") and tracks:
-            _mp4_track_field(tracks[-1], kind, body)
-        elif kind == b"stsz" and len(body) >= 12:
-            samples += struct.unpack_from(">I", body, 8)[0]
-        elif kind == b"tfhd" and len(body) >= 8:
-            if struct.unpack_from(">I", body, 4)[0] != _mp4_audio(tracks).get("id"):
-                raise AudioError("not_audio", "a fragment of a track that is not declared")
-        elif kind == b"trun" and len(body) >= 8:
-            samples += struct.unpack_from(">I", body, 4)[0]
-        if samples and samples * 960 / int(_mp4_audio(tracks)["rate"]) > limit:
-            break  # over the limit whatever the frame length
-        offset += size
-    if not tracks:
-        raise AudioError("not_audio", "MP4 without a track")
-    audio = _mp4_audio(tracks)
-    return AudioInfo("mp4", "aac", samples * int(audio["frame"]) / int(audio["rate"]), len(data))
-
-
-def _mp4_track_field(track: dict[str, int | bytes], kind: bytes, body: bytes) -> None:
-    if kind == b"tkhd" and len(body) >= 24:
-        track["id"] = struct.unpack_from(">I", body, 20 if body[0] == 1 else 12)[0]
-    elif kind == b"hdlr" and len(body) >= 12:
-        track["handler"] = body[8:12]
-    elif kind == b"stsd" and len(body) >= 16:
-        track["format"] = body[12:16]  # the first sample entry's
-        if body[12:16] == b"mp4a":
-            track["rate"], track["frame"] = _aac_config(body[16 + 28 :])
-
-
-def _mp4_audio(tracks: list[dict[str, int | bytes]]) -> dict[str, int | bytes]:
-    """The recording's one track, which must be AAC audio."""
-    if any(track.get("handler") == b"vide" for track in tracks):
-        raise AudioError("unsupported_format", "a video recording")
-    if not tracks or tracks[0].get("handler") != b"soun":
-        raise AudioError("not_audio", "MP4 without an audio track")
-    if len(tracks) > 1:
-        raise AudioError("unsupported_format", "MP4 of several tracks")
-    track = tracks[0]
-    if track.get("format") != b"mp4a" or "rate" not in track:
-        raise AudioError("unsupported_format", "MP4 audio that is not AAC")
-    return track
-
-
-def _aac_config(boxes: bytes) -> tuple[int, int]:
-    """The sample rate and frame length of the AAC decoder configuration (the
-    AudioSpecificConfig in the sample entry's `esds`)."""
-    at = boxes.find(b"esds")
-    if at < 4:
-        raise AudioError("not_audio", "AAC without its decoder configuration")
-    descriptors = boxes[at + 8 :]  # after the box type and its version and flags
-    config = _descriptor(descriptors, 3)  # ES_Descriptor
-    flags = config[2] if len(config) > 2 else 0
-    skip = 3 + (2 if flags & 0x80 else 0) + (2 if flags & 0x20 else 0)
-    if flags & 0x40:
-        skip += 1 + (config[skip] if len(config) > skip else 0)
-    decoder = _descriptor(config[skip:], 4)  # DecoderConfigDescriptor
-    specific = _descriptor(decoder[13:], 5)  # DecoderSpecificInfo: the AudioSpecificConfig
-    if len(specific) < 2:
-        raise AudioError("not_audio", "AAC decoder configuration is cut")
-    bits = int.from_bytes(specific[:8].ljust(8, b"\x00"), "big")
-    object_type, at_bit = bits >> 59, 5
-    if object_type == 31:
-        object_type, at_bit = 32 + ((bits >> 53) & 0x3F), 11
-    index = (bits >> (60 - at_bit)) & 0xF
-    if index == 15:
-        rate = (bits >> (36 - at_bit)) & 0xFFFFFF
-        at_bit += 24
-    elif index < len(_AAC_RATES):
-        rate = _AAC_RATES[index]
-    else:
-        raise AudioError("not_audio", "AAC of no known sample rate")
-    if object_type not in (2, 5, 29) or not 1_000 <= rate <= 96_000:
-        raise AudioError("unsupported_format", f"AAC of object type {object_type}")
-    # AAC-LC says whether its frames are of 960 samples, after the channels (4 bits);
-    # HE-AAC counts 1024 at its core rate.
-    short_frames = object_type == 2 and (bits >> (64 - at_bit - 4 - 4 - 1)) & 1
-    return rate, 960 if short_frames else 1024
-
-
-def _descriptor(data: bytes, tag: int) -> bytes:
-    """The body of the MPEG-4 descriptor with `tag` at the start of `data`."""
-    if not data or data[0] != tag:
-        raise AudioError("not_audio", "AAC decoder configuration is malformed")
-    length, at = 0, 1
-    for at in range(1, 5):  # 7 bits a byte, the high bit saying more follow
-        if at >= len(data):
-            raise AudioError("not_audio", "AAC decoder configuration is cut")
-        length = (length << 7) | (data[at] & 0x7F)
-        if not data[at] & 0x80:
-            break
-    return data[at + 1 : at + 1 + length]
 
 
 # -- MP3 ----------------------------------------------------------------------------------

@@ -40,7 +40,6 @@ def transcribe(service: AIService, name: str):
     [
         ("pregunta.webm", "audio.webm", "audio/webm"),
         ("pregunta.ogg", "audio.ogg", "audio/ogg"),
-        ("pregunta.mp4", "audio.mp4", "audio/mp4"),
         ("pregunta.wav", "audio.wav", "audio/wav"),
         ("pregunta.mp3", "audio.mp3", "audio/mpeg"),
     ],

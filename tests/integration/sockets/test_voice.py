@@ -177,7 +177,6 @@ def latest_interaction(server) -> dict:
     [
         ("pregunta.webm", 5),  # Chrome, recording with a timeslice
         ("pregunta.ogg", 0),  # Firefox, all at once in voice_complete
-        ("pregunta.mp4", 2),  # Safari
         ("pregunta.wav", 3),  # a WAV recorder: too big for one message
         ("pregunta.mp3", 0),
     ],
@@ -371,7 +370,7 @@ def test_bad_recordings_get_clear_errors_and_leave_the_session_as_it_was(server,
     assert reason("voice_complete", {"audio_data": not_audio}) == "not_audio"
     assert reason("voice_complete", {"audio_data": "¡no es base64!"}) == "invalid_base64"
     assert reason("voice_chunk", {"index": 0, "audio_data": "%%%"}) == "invalid_base64"
-    assert reason("voice_complete", {"audio_data": b64(b"fLaC" + bytes(64))}) == (
+    assert reason("voice_complete", {"audio_data": b64(bytes(4) + b"ftypM4A " + bytes(64))}) == (
         "unsupported_format"
     )
     # Pieces: in order, and no more than the limit.

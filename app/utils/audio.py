@@ -90,12 +90,15 @@ def probe(data: bytes, *, max_seconds: float | None = None) -> AudioInfo:
 
 
 # -- WAV ----------------------------------------------------------------------------------
-_WAV_FORMATS = {1: "pcm", 3: "pcm", 6: "pcm", 7: "pcm", 0xFFFE: "pcm"}  # PCM, float, A/µ-law
+# The sample sizes a decoder takes for each encoding: PCM, IEEE float, A-law and µ-law.
+_WAV_BITS = {1: (8, 16, 24, 32), 3: (32, 64), 6: (8,), 7: (8,)}
+_WAV_EXTENSIBLE = 0xFFFE
+_WAV_GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 
 
 def _wav(data: bytes) -> AudioInfo:
     offset = 12
-    fmt: tuple[int, ...] | None = None
+    fmt: tuple[int, int, int, int] | None = None
     seconds = 0.0
     seen_data = False
     for _ in range(MAX_STEPS):
@@ -105,16 +108,16 @@ def _wav(data: bytes) -> AudioInfo:
         (size,) = struct.unpack_from("<I", data, offset + 4)
         body = offset + 8
         if chunk_id == b"fmt ":
-            if size < 16 or body + 16 > len(data):
-                raise AudioError("not_audio", "WAV format chunk is truncated")
-            fmt = struct.unpack_from("<HHIIHH", data, body)
+            fmt = _wav_format(data[body : body + min(size, 40)], size)
         elif chunk_id == b"data":
-            block_align, rate = _wav_format(fmt)
+            if fmt is None:
+                raise AudioError("not_audio", "WAV data before its format")
             seen_data = True
             # A recorder that streams its WAV writes a placeholder size: the bytes there count.
             available = len(data) - body
             if size == 0 or size > available:
                 size = available
+            block_align, rate = fmt[2], fmt[1]
             seconds += size // block_align / rate  # every data chunk is played, not the first only
         offset = body + size + (size & 1)
     else:
@@ -124,18 +127,27 @@ def _wav(data: bytes) -> AudioInfo:
     return AudioInfo("wav", "pcm", seconds, len(data))
 
 
-def _wav_format(fmt: tuple[int, ...] | None) -> tuple[int, int]:
-    """The block size and sample rate of a WAV's format chunk, checked."""
-    if fmt is None:
-        raise AudioError("not_audio", "WAV data before its format")
-    tag, channels, rate, _, block_align, bits = fmt
-    if tag not in _WAV_FORMATS:
+def _wav_format(chunk: bytes, size: int) -> tuple[int, int, int, int]:
+    """(encoding, sample rate, block size, bits) of a WAV's format chunk, checked as a decoder
+    would: an encoding it plays, at a sample size that encoding has, in whole blocks."""
+    if size < 16 or len(chunk) < 16:
+        raise AudioError("not_audio", "WAV format chunk is truncated")
+    tag, channels, rate, _, block_align, bits = struct.unpack_from("<HHIIHH", chunk)
+    if tag == _WAV_EXTENSIBLE:  # the encoding is the sub-format's GUID
+        if size < 40 or len(chunk) < 40:
+            raise AudioError("not_audio", "WAV extensible format chunk is truncated")
+        if chunk[26:40] != _WAV_GUID_TAIL:
+            raise AudioError("unsupported_format", "WAV of a sub-format that is not PCM or float")
+        (tag,) = struct.unpack_from("<H", chunk, 24)
+    if tag not in _WAV_BITS:
         raise AudioError("unsupported_format", f"WAV encoding {tag:#x}")
-    if not (1 <= channels <= 8 and 1_000 <= rate <= 384_000 and bits in (8, 16, 24, 32)):
+    if bits not in _WAV_BITS[tag]:
+        raise AudioError("not_audio", f"WAV encoding {tag:#x} of {bits}-bit samples")
+    if not (1 <= channels <= 8 and 1_000 <= rate <= 384_000):
         raise AudioError("not_audio", "WAV format out of range")
     if block_align != channels * bits // 8:
         raise AudioError("not_audio", "WAV block alignment does not match")
-    return block_align, rate
+    return tag, rate, block_align, bits
 
 
 # -- Ogg ----------------------------------------------------------------------------------

@@ -241,6 +241,62 @@ def test_every_data_chunk_of_a_wav_counts():
     assert probe(b"RIFF" + struct.pack("<I", len(body)) + body).duration == 11.0
 
 
+def wav_of(
+    tag: int, bits: int, seconds: float, *, extension: bytes = b"", rate: int = 8000
+) -> bytes:
+    """A mono WAV of this encoding and sample size (and a format extension after cbSize)."""
+    block = bits // 8
+    fields = struct.pack("<HHIIHH", tag, 1, rate, rate * block, block, bits)
+    if extension:
+        fields += struct.pack("<H", len(extension)) + extension
+    fmt = b"fmt " + struct.pack("<I", len(fields)) + fields
+    samples = bytes(int(seconds * rate) * block)
+    body = b"WAVE" + fmt + b"data" + struct.pack("<I", len(samples)) + samples
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def extensible(sub_format: int, *, bits: int = 16, tail: bytes = b"") -> bytes:
+    """WAVE_FORMAT_EXTENSIBLE's extension: valid bits, channel mask and the sub-format GUID."""
+    guid_tail = tail or b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+    return struct.pack("<HIH", bits, 4, sub_format) + guid_tail
+
+
+@pytest.mark.parametrize(
+    ("data", "seconds"),
+    [
+        (wav_of(6, 8, 2.0), 2.0),  # A-law, as telephony recorders write it
+        (wav_of(7, 8, 3.0), 3.0),  # µ-law
+        (wav_of(3, 32, 1.5), 1.5),  # float
+        (wav_of(3, 64, 1.0), 1.0),
+        (wav_of(0xFFFE, 16, 2.5, extension=extensible(1)), 2.5),  # extensible PCM
+        (wav_of(0xFFFE, 32, 0.5, extension=extensible(3, bits=32)), 0.5),  # extensible float
+    ],
+)
+def test_each_wav_encoding_a_decoder_plays_is_measured_by_its_samples(data, seconds):
+    assert probe(data).duration == seconds
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        # A-law and µ-law are 8-bit: a wider sample would halve the duration counted.
+        (wav_of(6, 16, 2.0), "not_audio"),
+        (wav_of(7, 32, 2.0), "not_audio"),
+        (wav_of(3, 16, 2.0), "not_audio"),
+        # The encoding of an extensible WAV is its sub-format, not the tag.
+        (wav_of(0xFFFE, 16, 2.0, extension=extensible(0x55)), "unsupported_format"),  # MP3
+        (wav_of(0xFFFE, 16, 2.0, extension=extensible(1, tail=bytes(14))), "unsupported_format"),
+        (wav_of(0xFFFE, 16, 2.0), "not_audio"),  # its extension is missing
+        (wav_of(0x55, 16, 2.0), "unsupported_format"),
+        (wav_of(2, 16, 2.0), "unsupported_format"),  # ADPCM: blocks of compressed samples
+    ],
+)
+def test_a_wav_whose_encoding_cannot_be_counted_is_refused(data, reason):
+    with pytest.raises(AudioError) as refused:
+        probe(data)
+    assert refused.value.reason == reason
+
+
 TWO_TRACKS = webm([opus_track(1), opus_track(2)], [(1, OPUS_20MS)] * 50 + [(2, OPUS_20MS)])
 STRIPPED = opus_track(1, extra=ebml(0x6D80, ebml(0x6240, b"")))  # header stripping
 

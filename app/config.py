@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     review_min_votes: int = Field(default=10, ge=1, le=100_000)
     review_min_helpful_ratio: float = Field(default=0.5, ge=0, le=1)
 
+    # The built student page (web/, `npm run build`), served at `/`.
+    web_dist_dir: Path = PROJECT_ROOT / "web" / "dist"
+
     # Embedded development stack (never used in production).
     data_dir: Path = PROJECT_ROOT / ".data"
     embedded_pg_port: int = Field(default=54329, ge=1024, le=65_535)

@@ -40,7 +40,7 @@ SWAGGER_CONFIG = {
 
 def create_swagger() -> Swagger:
     from app.api.openapi import ERROR_RESPONSES, ErrorEnvelope, definitions, query_parameters
-    from app.models.account import MeResponse, ProfileUpdate
+    from app.models.account import DevSignIn, DevToken, MeResponse, ProfileUpdate
     from app.models.answer import AnswerDocument
     from app.models.ask import AskRequest, AskResult, FeedbackIn, FeedbackResult
     from app.models.questions import (
@@ -65,6 +65,8 @@ def create_swagger() -> Swagger:
                 ErrorEnvelope,
                 MeResponse,
                 ProfileUpdate,
+                DevSignIn,
+                DevToken,
                 AnswerDocument,
                 QuestionOut,
                 QuestionPage,

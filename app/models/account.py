@@ -15,6 +15,22 @@ TIME_ZONES: list[JsonValue] = list(sorted(available_timezones()))
 Language = Literal["es", "en", "pt"]
 
 
+class DevSignIn(BaseModel):
+    """POST /auth/dev-token (local auth only): the local student to sign in as."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    full_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=VISIBLE)
+
+
+class DevToken(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth word, not a secret
+    expires_in: int
+    expires_at: int
+
+
 class ProfileUpdate(BaseModel):
     """PATCH /auth/me: only presentation and study preferences, never credits or plan."""
 

@@ -23,6 +23,8 @@ def register_api(app: Flask) -> None:
         question_routes,
         session_routes,
     )
+    from app.api.web_routes import bp as web_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(api_v1)
+    app.register_blueprint(web_bp)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import current_app
 
 from app.api.v1 import api_v1
 from app.auth.decorators import bearer_token, current_principal, require_auth
 from app.controllers.validation import json_body
-from app.models.account import ProfileUpdate
+from app.errors import NotFound
+from app.models.account import DevSignIn, DevToken, ProfileUpdate
 
 
 def _accounts():
@@ -69,3 +72,40 @@ def logout():
     """
     current_app.extensions["pizarra"].logout.logout(current_principal(), bearer_token())
     return "", 204
+
+
+DEV_TOKEN_SECONDS = 3600
+
+
+@api_v1.post("/auth/dev-token")
+def dev_token():
+    """Local auth only (never in production): sign in as a local student, created on first use,
+    and get a Supabase-shaped access token. Absent (404) when local auth is off.
+    ---
+    tags: [auth]
+    parameters:
+      - in: body
+        name: body
+        required: true
+        schema: {$ref: '#/definitions/DevSignIn'}
+    responses:
+      200:
+        description: A token for the student, valid for an hour.
+        schema: {$ref: '#/definitions/DevToken'}
+      400: {$ref: '#/responses/InvalidInput'}
+      404: {$ref: '#/responses/NotFound'}
+      415: {$ref: '#/responses/NotJson'}
+    """
+    tokens = current_app.extensions["pizarra"].dev_tokens
+    if tokens is None:
+        raise NotFound("Esta dirección no existe.")
+    sign_in = json_body(DevSignIn)
+    token = tokens.issue(
+        email=sign_in.email, full_name=sign_in.full_name, ttl_seconds=DEV_TOKEN_SECONDS
+    )
+    issued = DevToken(
+        access_token=token,
+        expires_in=DEV_TOKEN_SECONDS,
+        expires_at=int(time.time()) + DEV_TOKEN_SECONDS,
+    )
+    return issued.model_dump(mode="json")

@@ -97,3 +97,15 @@ def test_logout_signs_out_of_supabase_too(supabase_app, gotrue, container):
     assert logout["query"] == {"scope": ["global"]}
     assert logout["apikey"] == gotrue.service_key and logout["token"] == token
     assert client.get("/api/v1/auth/me", headers=auth_header(token)).status_code == 401
+
+
+def test_the_page_signs_in_with_supabase_and_offers_no_dev_sign_in(supabase_app, gotrue):
+    client = supabase_app.test_client()
+    assert client.get("/api/v1/client-config").json == {
+        "supabase_url": gotrue.url,
+        "supabase_anon_key": gotrue.anon_key,
+        "local_auth": False,
+    }
+    refused = client.post("/api/v1/auth/dev-token", json={"email": "eve@example.com"})
+    assert refused.status_code == 404
+    assert refused.json["error"]["code"] == "NOT_FOUND"

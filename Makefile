@@ -5,13 +5,15 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-unit test-integration lint format migrate clean-data
+.PHONY: help venv run test test-unit test-integration test-web web web-build lint format migrate clean-data
 
 help:
 	@echo "make run               serve on http://127.0.0.1:5000 (embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset)"
 	@echo "make test              the whole suite on real PostgreSQL and Redis (TEST_DATABASE_URL/TEST_REDIS_URL or embedded)"
 	@echo "make test-unit         unit tests only"
 	@echo "make test-integration  integration tests only"
+	@echo "make test-web          the student page's component tests (Vitest; needs Node.js)"
+	@echo "make web-build         build the student page into web/dist (make run builds it when missing)"
 	@echo "make lint              ruff (check and format) and mypy"
 	@echo "make migrate           apply pending migrations and seed data"
 	@echo "make clean-data        delete the embedded databases under .data/ (asks first)"
@@ -24,11 +26,33 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-run: $(STAMP)
+# The student page (web/): Node.js and npm build it; the backend runs without them.
+WEB_STAMP := web/node_modules/.installed
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_STAMP)
+
+web:
+	@if [ -f web/dist/index.html ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web-build; \
+	else echo "npm not found: the student page at / is not built (the API and Socket.IO work without it; install Node.js 20+ and npm, then make web-build)"; fi
+
+web-build: $(WEB_STAMP)
+	cd web && npm run build
+
+run: $(STAMP) web
 	$(PY) run.py
 
+# The Python suite (its tests/e2e drive the page in Chromium when Node.js and Chromium are
+# here, and say so when they are skipped), then the page's component tests.
 test: $(STAMP)
 	$(PY) -m pytest
+	@$(MAKE) --no-print-directory test-web
+
+test-web:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(WEB_STAMP) && cd web && npx vitest run; \
+	else echo "SKIPPED: the student page's component tests (Vitest) need Node.js 20+ and npm, not found"; fi
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit

@@ -10,6 +10,7 @@ import { LessonAssembler, isLessonEvent } from "./lesson.js";
 import { friendlyError } from "./errors.js";
 
 const SESSION_KEY = "pizarra.session";
+const PAUSED_KEY = "pizarra.paused-by-student";
 
 export class Classroom {
   constructor({ getToken, onChange = () => {}, onSignedOut = () => {}, storage = globalThis.sessionStorage, url = undefined }) {
@@ -51,6 +52,9 @@ export class Classroom {
       this.status = "connected";
       if (this.notice?.code === "NETWORK") this.notice = null;
       this.changed();
+      // The server pauses a lesson whose student went away. Once what was missed has been
+      // replayed, a lesson the student had not paused goes on by itself.
+      if (data.resumed) setTimeout(() => this.#continueAfterReconnect(), 400);
     });
     socket.on("connect_error", (err) => {
       const data = err?.data;
@@ -131,6 +135,14 @@ export class Classroom {
     this.flushTimer = setInterval(() => this.lesson.flush() && this.changed(), 500);
   }
 
+  #continueAfterReconnect() {
+    const lesson = this.lesson.current;
+    const pausedByStudent = this.storage?.getItem(PAUSED_KEY) === lesson?.id;
+    if (lesson?.status === "paused" && !pausedByStudent && !this.lesson.offer && !this.lesson.failure && this.voice.state === "idle") {
+      this.socket.emit("resume_explanation", {});
+    }
+  }
+
   #failed(data) {
     this.waiting = null;
     this.notice = { code: data?.code, text: friendlyError(data), similar: data?.details?.similar ?? [], reason: data?.details?.reason };
@@ -184,10 +196,12 @@ export class Classroom {
   pause() {
     const lesson = this.lesson.current;
     const step = lesson?.steps.find((s) => s.number === lesson.stepNumber);
+    if (lesson) this.storage?.setItem(PAUSED_KEY, lesson.id);
     this.#send("pause_explanation", lesson ? { current_step: lesson.stepNumber, position_in_step: step?.text.length ?? 0 } : {});
   }
 
   resume() {
+    this.storage?.removeItem(PAUSED_KEY);
     this.#send("resume_explanation");
   }
 

@@ -11,73 +11,27 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { LESSON_MS, QUESTION, ask, inkOnBoard, launch, newStudent, stepsHtml, stepsText, waitForStatus } from "./student.js";
 
-const URL = process.env.PIZARRA_URL ?? "http://127.0.0.1:5000";
 const ARTIFACTS = process.env.ARTIFACTS ?? path.resolve("../test-artifacts/web");
-const QUESTION = "¿Cómo se resuelve una ecuación de segundo grado?";
 const FOLLOW_UP = "¿Qué es un logaritmo y cómo se calcula?"; // seeded too: no LLM needed
-const LESSON_MS = 60_000;
 
-const RUN = Date.now().toString(36);
 let browser;
 let referenceHtml = null; // the steps of an uninterrupted lesson, as rendered
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launch();
 });
 
 after(async () => {
   await browser?.close();
 });
 
-async function newStudent(email, viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport, locale: "es-ES" });
-  const page = await context.newPage();
-  const outside = [];
-  page.on("request", (request) => {
-    if (!request.url().startsWith(URL) && !request.url().startsWith("data:")) outside.push(request.url());
-  });
-  const problems = [];
-  page.on("pageerror", (error) => problems.push(String(error)));
-  await page.goto(URL);
-  await page.getByLabel("Correo").fill(email.replace("@", `+${RUN}@`)); // a new student every run
-  await page.getByRole("button", { name: "Entrar (desarrollo)" }).click();
-  await page.getByRole("button", { name: "Lección" }).waitFor();
-  await page.locator(".account .credits").waitFor();
-  return { context, page, outside, problems };
-}
-
 const lesson = (page) => page.locator("section.lesson");
-const stepsText = (page) => page.locator(".step .text").evaluateAll((nodes) => nodes.map((n) => n.textContent).join("\n"));
-const stepsHtml = (page) => page.locator(".step .text").evaluateAll((nodes) => nodes.map((n) => n.innerHTML));
-
-async function waitForStatus(page, status, timeout = LESSON_MS) {
-  await page.locator(`section.lesson[data-kind="lesson"][data-status="${status}"]`).waitFor({ timeout });
-}
-
-// Non-white pixels on the board's canvas.
-async function inkOnBoard(page) {
-  return page.locator(".board canvas").evaluate((canvas) => {
-    const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
-    let ink = 0;
-    for (let i = 0; i < data.length; i += 16) if (data[i] < 200 || data[i + 1] < 200 || data[i + 2] < 200) ink += 1;
-    return ink;
-  });
-}
-
-async function ask(page, question) {
-  const box = page.locator("#question");
-  await box.fill(question);
-  await box.press("Enter"); // the keyboard is enough
-}
 
 test("a student asks by keyboard on a phone and sees the text typed and the board drawn", async () => {
-  const { context, page, outside, problems } = await newStudent("movil@example.com", { width: 390, height: 844 });
+  const { context, page, outside, problems } = await newStudent(browser, "movil@example.com", { viewport: { width: 390, height: 844 } });
   await ask(page, QUESTION);
   await lesson(page).waitFor();
   // The typewriter: the text grows while the lesson streams.
@@ -111,7 +65,7 @@ test("a student asks by keyboard on a phone and sees the text typed and the boar
 
 test("pausing stops the text, resuming completes it identically", async () => {
   assert.ok(referenceHtml, "needs the uninterrupted lesson");
-  const { context, page, problems } = await newStudent("pausa@example.com");
+  const { context, page, problems } = await newStudent(browser, "pausa@example.com");
   await ask(page, QUESTION);
   await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
   await page.getByRole("button", { name: "Pausar" }).click();
@@ -128,7 +82,7 @@ test("pausing stops the text, resuming completes it identically", async () => {
 });
 
 test("a reload mid-lesson reconnects and the lesson continues where it was", async () => {
-  const { context, page, problems } = await newStudent("recarga@example.com");
+  const { context, page, problems } = await newStudent(browser, "recarga@example.com");
   await ask(page, QUESTION);
   await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
   await page.reload();
@@ -143,7 +97,7 @@ test("a reload mid-lesson reconnects and the lesson continues where it was", asy
 });
 
 test("a follow-up interrupts the lesson, which then continues at the same place", async () => {
-  const { context, page, problems } = await newStudent("duda@example.com");
+  const { context, page, problems } = await newStudent(browser, "duda@example.com");
   await ask(page, QUESTION);
   await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
   await ask(page, FOLLOW_UP); // while the lesson is on, the box asks a follow-up
@@ -159,7 +113,7 @@ test("a follow-up interrupts the lesson, which then continues at the same place"
 });
 
 test("the exam bank: filter, answer, see progress, ask for the explanation", async () => {
-  const { context, page, problems } = await newStudent("banco@example.com");
+  const { context, page, problems } = await newStudent(browser, "banco@example.com");
   await page.getByRole("button", { name: "Banco de preguntas" }).click();
   await page.locator(".question").first().waitFor();
   await page.getByLabel("Materia").selectOption("algebra");
@@ -177,7 +131,7 @@ test("the exam bank: filter, answer, see progress, ask for the explanation", asy
 });
 
 test("a question with no answer and no AI says so in Spanish and offers similar ones", async () => {
-  const { context, page } = await newStudent("error@example.com");
+  const { context, page } = await newStudent(browser, "error@example.com");
   await ask(page, "¿Cómo se resuelve una ecuación de segundo grado completa?");
   const notice = page.locator(".notice[data-code]");
   await notice.waitFor();

@@ -51,6 +51,12 @@ test("a student asks by keyboard on a phone and sees the text typed and the boar
   assert.ok(referenceHtml.join("").includes('class="katex"'), "LaTeX is rendered");
   assert.equal(await page.locator(".step h3").first().textContent().then((t) => t.trim().length > 0), true);
 
+  // "No entendí" about one step, taken back.
+  const firstStep = page.locator(".step").first();
+  await firstStep.getByRole("button", { name: "No entendí este paso" }).click();
+  await firstStep.getByRole("button", { name: "Ya lo entendí" }).click();
+  await firstStep.getByRole("button", { name: "No entendí este paso" }).waitFor();
+
   // Feedback after the lesson; the credits shown follow the charge.
   await page.getByText("5★").click();
   await page.getByLabel("Sí").check();
@@ -75,6 +81,35 @@ test("pausing stops the text, resuming completes it identically", async () => {
   assert.equal(await stepsText(page), paused, "nothing is typed while paused");
   await page.screenshot({ path: path.join(ARTIFACTS, "paused.png"), fullPage: true });
   await page.getByRole("button", { name: "Reanudar" }).click();
+  await waitForStatus(page, "complete");
+  assert.deepEqual(await stepsHtml(page), referenceHtml);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("stopping ends the lesson: nothing more is typed and there is nothing to resume", async () => {
+  const { context, page, problems } = await newStudent(browser, "detener@example.com");
+  await ask(page, QUESTION);
+  await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
+  await page.getByRole("button", { name: "Detener" }).click();
+  await waitForStatus(page, "stopped");
+  const stopped = await stepsText(page);
+  await page.waitForTimeout(1200);
+  assert.equal(await stepsText(page), stopped);
+  assert.equal(await page.getByRole("button", { name: "Reanudar" }).count(), 0);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("a network cut mid-lesson: the page reconnects and the lesson completes identically", async () => {
+  const { context, page, problems } = await newStudent(browser, "red@example.com");
+  await ask(page, QUESTION);
+  await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
+  await context.setOffline(true);
+  await page.getByText("Reconectando… tu lección seguirá donde estaba.").waitFor();
+  await page.screenshot({ path: path.join(ARTIFACTS, "offline.png"), fullPage: true });
+  await page.waitForTimeout(1500);
+  await context.setOffline(false);
   await waitForStatus(page, "complete");
   assert.deepEqual(await stepsHtml(page), referenceHtml);
   assert.deepEqual(problems, []);

@@ -1,7 +1,16 @@
 # Production image: slim Python, pinned production requirements only (no embedded servers,
 # no test tools), a non-root user, gunicorn with the gevent-websocket worker.
 # The start-up path is run.py's, the same `make run` exercises: validate the configuration,
-# apply pending migrations, then serve.
+# apply pending migrations, then serve. The student page is built in its own stage (Node is not
+# in the final image) and served by the app at /.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY web/index.html web/vite.config.js web/svelte.config.js ./
+COPY web/src ./src
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -25,6 +34,7 @@ COPY app ./app
 COPY migrations ./migrations
 COPY seed ./seed
 COPY run.py ./
+COPY --from=web /web/dist ./web/dist
 
 USER pizarra
 EXPOSE 5000

@@ -11,7 +11,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { LESSON_MS, QUESTION, ask, inkOnBoard, launch, newStudent, stepsHtml, stepsText, waitForStatus } from "./student.js";
+import { LESSON_MS, QUESTION, ask, inkOnBoard, launch, newStudent, startLesson, stepsHtml, stepsText, waitForStatus } from "./student.js";
 
 const ARTIFACTS = process.env.ARTIFACTS ?? path.resolve("../test-artifacts/web");
 const FOLLOW_UP = "¿Qué es un logaritmo y cómo se calcula?"; // seeded too: no LLM needed
@@ -72,8 +72,7 @@ test("a student asks by keyboard on a phone and sees the text typed and the boar
 test("pausing stops the text, resuming completes it identically", async () => {
   assert.ok(referenceHtml, "needs the uninterrupted lesson");
   const { context, page, problems } = await newStudent(browser, "pausa@example.com");
-  await ask(page, QUESTION);
-  await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
+  await startLesson(page);
   await page.getByRole("button", { name: "Pausar" }).click();
   await waitForStatus(page, "paused");
   const paused = await stepsText(page);
@@ -89,8 +88,7 @@ test("pausing stops the text, resuming completes it identically", async () => {
 
 test("stopping ends the lesson: nothing more is typed and there is nothing to resume", async () => {
   const { context, page, problems } = await newStudent(browser, "detener@example.com");
-  await ask(page, QUESTION);
-  await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
+  await startLesson(page);
   await page.getByRole("button", { name: "Detener" }).click();
   await waitForStatus(page, "stopped");
   const stopped = await stepsText(page);
@@ -103,8 +101,7 @@ test("stopping ends the lesson: nothing more is typed and there is nothing to re
 
 test("a network cut mid-lesson: the page reconnects and the lesson completes identically", async () => {
   const { context, page, problems } = await newStudent(browser, "red@example.com");
-  await ask(page, QUESTION);
-  await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
+  await startLesson(page);
   await context.setOffline(true);
   await page.getByText("Reconectando… tu lección seguirá donde estaba.").waitFor();
   await page.screenshot({ path: path.join(ARTIFACTS, "offline.png"), fullPage: true });
@@ -118,8 +115,7 @@ test("a network cut mid-lesson: the page reconnects and the lesson completes ide
 
 test("a reload mid-lesson reconnects and the lesson continues where it was", async () => {
   const { context, page, problems } = await newStudent(browser, "recarga@example.com");
-  await ask(page, QUESTION);
-  await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
+  await startLesson(page);
   await page.reload();
   // The session is resumed: everything shown so far is replayed, then the rest streams.
   await lesson(page).waitFor();
@@ -133,8 +129,7 @@ test("a reload mid-lesson reconnects and the lesson continues where it was", asy
 
 test("a follow-up interrupts the lesson, which then continues at the same place", async () => {
   const { context, page, problems } = await newStudent(browser, "duda@example.com");
-  await ask(page, QUESTION);
-  await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2);
+  await startLesson(page);
   await ask(page, FOLLOW_UP); // while the lesson is on, the box asks a follow-up
   await page.locator('section.lesson[data-kind="interruption"]').waitFor();
   await page.getByText("Respuesta a tu duda").waitFor();

@@ -63,3 +63,9 @@ export async function ask(page, question) {
   await box.fill(question);
   await box.press("Enter"); // the keyboard is enough
 }
+
+// Asks the seeded question and waits until the lesson is into its second step.
+export async function startLesson(page, question = QUESTION) {
+  await ask(page, question);
+  await page.waitForFunction(() => document.querySelectorAll(".step").length >= 2, null, { timeout: LESSON_MS });
+}

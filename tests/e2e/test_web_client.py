@@ -97,7 +97,8 @@ def test_voice_questions_in_chromium(built_page, pg_server_url, redis_url, tmp_p
             OPENAI_MODERATION="false",
         ) as server,
     ):
-        fake.script_transcriptions(Reply(content=QUESTION))
+        # The first recording is heard as silence, the second as the question.
+        fake.script_transcriptions(Reply(content=""), Reply(content=QUESTION))
         _browser_tests("voice.e2e.js", server.url, FAKE_MIC=str(microphone), TRANSCRIPT=QUESTION)
         uploads = [r for r in fake.requests if r.path == "/v1/audio/transcriptions"]
         with server.container.db.connection() as conn:
@@ -107,11 +108,13 @@ def test_voice_questions_in_chromium(built_page, pg_server_url, redis_url, tmp_p
             metered = conn.execute(
                 "SELECT count(*) AS n FROM credit_usage WHERE action_type = 'voice'"
             ).fetchone()
-    # The recording reached the provider as the browser made it: WebM, in Spanish, once.
-    assert len(uploads) == 1
-    name, content_type, audio = uploads[0].files["file"]
-    assert (name, content_type) == ("audio.webm", "audio/webm") and audio[:4] == b"\x1a\x45\xdf\xa3"
-    assert uploads[0].body["language"] == "es"
-    # Both voice questions were asked as such; only the server's transcription was metered.
+    # Each recording reached the provider as the browser made it: WebM, in Spanish, whole.
+    assert len(uploads) == 2
+    for upload in uploads:
+        name, content_type, audio = upload.files["file"]
+        assert (name, content_type) == ("audio.webm", "audio/webm")
+        assert audio[:4] == b"\x1a\x45\xdf\xa3"
+        assert upload.body["language"] == "es"
+    # Both voice questions were asked as such; each server transcription was metered.
     assert {row["question_type"]: row["n"] for row in kinds}["voice"] == 2
-    assert metered["n"] == 1
+    assert metered["n"] == 2

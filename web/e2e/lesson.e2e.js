@@ -142,9 +142,15 @@ test("a follow-up interrupts the lesson, which then continues at the same place"
   await context.close();
 });
 
-test("the exam bank: filter, answer, see progress, ask for the explanation", async () => {
+test("the exam bank: leaving the lesson pauses it; filter, answer, progress, a new lesson from a question", async () => {
   const { context, page, problems } = await newStudent(browser, "banco@example.com");
+  await startLesson(page);
+  const firstTitle = await page.locator(".step h3").first().textContent();
   await page.getByRole("button", { name: "Banco de preguntas" }).click();
+  await page.getByRole("button", { name: "Lección" }).click();
+  await waitForStatus(page, "paused"); // it waited while the student was away
+  await page.getByRole("button", { name: "Banco de preguntas" }).click();
+
   await page.locator(".question").first().waitFor();
   await page.getByLabel("Materia").selectOption("algebra");
   await page.locator(".question .meta", { hasText: "Cálculo" }).first().waitFor({ state: "detached" });
@@ -154,8 +160,18 @@ test("the exam bank: filter, answer, see progress, ask for the explanation", asy
   await first.getByRole("button", { name: "Responder" }).click();
   await first.locator("p.right, p.wrong").waitFor();
   await page.getByRole("button", { name: "Progreso" }).click();
-  await page.getByText("Álgebra").waitFor();
+  await page.locator(".progress").getByText("Álgebra").waitFor();
   await page.screenshot({ path: path.join(ARTIFACTS, "progress.png"), fullPage: true });
+
+  // A bank question's explanation is a lesson of its own, not a follow-up of the paused one.
+  await page.getByRole("button", { name: "Banco de preguntas" }).click();
+  await page.getByLabel("Materia").selectOption("");
+  await page.getByLabel("Buscar").fill("hexágono");
+  await page.getByRole("button", { name: "Filtrar" }).click();
+  const hexagon = page.locator(".question", { hasText: "hexágono regular" }).first();
+  await hexagon.getByRole("button", { name: "Ver explicación en la pizarra" }).click();
+  await page.locator('section.lesson[data-kind="lesson"] .step h3').first().filter({ hasNotText: firstTitle }).waitFor();
+  await waitForStatus(page, "complete");
   assert.deepEqual(problems, []);
   await context.close();
 });

@@ -97,12 +97,42 @@ describe("LessonAssembler", () => {
     expect(a.current.steps[0].text).toBe("La derivada mide $f'(x)$.");
   });
 
-  it("a new lesson replaces the old one; an error mid-lesson leaves it paused where it was", () => {
+  it("a lesson's error (which names no lesson) ends the one on screen, or leaves it paused when the server says so", () => {
+    const a = new LessonAssembler();
+    feed(a, lessonEvents("L1").slice(0, 4));
+    a.receive("error", { seq: 5, code: "AI_UNAVAILABLE", message: "x" });
+    expect(a.current.status).toBe("failed");
+    expect(a.failure.code).toBe("AI_UNAVAILABLE");
+    const b = new LessonAssembler();
+    feed(b, lessonEvents("L1").slice(0, 4));
+    b.receive("error", { seq: 5, code: "INTERNAL_ERROR", message: "x" });
+    b.receive("explanation_paused", { explanation_id: "L1", seq: 6, step_number: 1, position: 12 });
+    expect(b.current.status).toBe("paused");
+  });
+
+  it("a follow-up that fails offers to continue the lesson it interrupted", () => {
+    const a = new LessonAssembler();
+    feed(a, lessonEvents("L1").slice(0, 3));
+    a.receive("explanation_paused", { explanation_id: "L1", seq: 4, step_number: 1, position: 12 });
+    a.receive("explanation_start", { explanation_id: "F1", seq: 5, total_steps: 1, kind: "interruption", parent_explanation_id: "L1" });
+    a.receive("error", { seq: 6, code: "AI_UNAVAILABLE", message: "x" });
+    expect(a.current.status).toBe("failed");
+    expect(a.offer.explanationId).toBe("L1");
+  });
+
+  it("positions count characters as the server does, emoji included", () => {
+    const a = new LessonAssembler();
+    feed(a, lessonEvents("L1").slice(0, 2));
+    a.receive("content_chunk", { explanation_id: "L1", seq: 3, step_number: 1, chunk: "Mira 👉 ", position: 7 });
+    a.receive("content_chunk", { explanation_id: "L1", seq: 4, step_number: 1, chunk: "esto 🙂🙂.", position: 15 });
+    expect(a.current.steps[0].text).toBe("Mira 👉 esto 🙂🙂.");
+    expect(a.current.position).toBe(15);
+  });
+
+  it("a new lesson replaces the old one", () => {
     const a = new LessonAssembler();
     feed(a, lessonEvents("L1").slice(0, 4));
     a.receive("error", { explanation_id: "L1", seq: 5, code: "AI_UNAVAILABLE", message: "x" });
-    expect(a.current.status).toBe("paused");
-    expect(a.failure.code).toBe("AI_UNAVAILABLE");
     feed(a, lessonEvents("L2", 6).slice(0, 3));
     expect(a.current.id).toBe("L2");
     expect(a.lessons.has("L1")).toBe(false);

@@ -17,6 +17,11 @@ describe("splitMath", () => {
     expect(splitMath("Área $$\\int_0^1")).toEqual([{ kind: "text", text: "Área " }]);
   });
 
+  it("in a complete text, a $ that never closes is a dollar sign, and the rest is shown", () => {
+    expect(splitMath("Cuesta $20 el kilo", { complete: true })).toEqual([{ kind: "text", text: "Cuesta $20 el kilo" }]);
+    expect(splitMath("Cuesta $20 el kilo")).toEqual([{ kind: "text", text: "Cuesta " }]);
+  });
+
   it("keeps an escaped dollar as text", () => {
     expect(splitMath("Cuesta \\$5 y $x$")).toEqual([
       { kind: "text", text: "Cuesta $5 y " },
@@ -39,7 +44,7 @@ describe("lessonHtml", () => {
   });
 
   it("never lets LaTeX inject markup", () => {
-    const html = lessonHtml("$\\href{javascript:alert(1)}{x}$ $\\htmlId{a}{b}$");
-    expect(html).not.toContain("javascript:");
+    const html = lessonHtml("$\\href{javascript:alert(1)}{x}$ $\\htmlId{a}{b}$ <img src=x onerror=alert(1)>");
+    expect(html).not.toMatch(/<a\b|href=|<img|id="a"/);
   });
 });

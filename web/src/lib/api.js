@@ -10,7 +10,7 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(path, { method = "GET", token = null, body = undefined, query = undefined } = {}) {
+export async function api(path, { method = "GET", token = null, body = undefined, query = undefined, timeoutMs = 20_000 } = {}) {
   let url = `/api/v1${path}`;
   if (query) {
     const params = new URLSearchParams();
@@ -21,10 +21,14 @@ export async function api(path, { method = "GET", token = null, body = undefined
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs); // a slow network is not waited forever
   try {
-    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: abort.signal });
   } catch {
     throw new ApiError("NETWORK", "network error");
+  } finally {
+    clearTimeout(timer);
   }
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);

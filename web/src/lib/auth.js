@@ -26,7 +26,7 @@ function devAuth(config, onToken) {
     localStorage.setItem(DEV_KEY, JSON.stringify(issued));
     clearTimeout(timer);
     const wait = Math.max(10, issued.expires_at - Date.now() / 1000 - REFRESH_BEFORE_S);
-    timer = setTimeout(() => renew().catch(() => {}), wait * 1000);
+    timer = setTimeout(renewOrRetry, wait * 1000);
     onToken(issued.access_token);
   }
 
@@ -40,11 +40,26 @@ function devAuth(config, onToken) {
 
   if (current) setTimeout(() => keep(current), 0);
 
+  // A renewal that failed (the server restarting) is tried again rather than left to expire.
+  async function renewOrRetry() {
+    try {
+      await renew();
+    } catch {
+      timer = setTimeout(renewOrRetry, 30_000);
+    }
+  }
+
   return {
     mode: "local",
     localAvailable: Boolean(config.local_auth),
     get token() {
       return current?.access_token ?? null;
+    },
+    // A new token now (an expired one was refused); null when there is no way to get one.
+    async refresh() {
+      if (!current) return null;
+      await renew();
+      return current.access_token;
     },
     async signInDev(email, fullName) {
       keep({ ...(await issue(email, fullName)), email, full_name: fullName || null });
@@ -65,7 +80,13 @@ async function supabaseAuth(config, onToken) {
   const supabase = createClient(config.supabase_url, config.supabase_anon_key, {
     auth: { persistSession: true, autoRefreshToken: true, detectSessionInUrl: true, flowType: "pkce" },
   });
-  let token = (await supabase.auth.getSession()).data.session?.access_token ?? null;
+  const { data, error } = await supabase.auth.getSession();
+  let token = data.session?.access_token ?? null;
+  // Back from Google with an error (the student cancelled, the code expired): say so, and
+  // take it out of the address.
+  const params = new URLSearchParams(window.location.search + window.location.hash.replace(/^#/, "&"));
+  const problem = error || params.get("error") ? "No pudimos entrar con Google. Inténtalo de nuevo." : "";
+  if (params.get("error")) window.history.replaceState(null, "", window.location.pathname);
   supabase.auth.onAuthStateChange((_event, session) => {
     const next = session?.access_token ?? null;
     if (next !== token) {
@@ -77,11 +98,17 @@ async function supabaseAuth(config, onToken) {
   return {
     mode: "supabase",
     localAvailable: false,
+    problem,
     get token() {
       return token;
     },
+    async refresh() {
+      const { data: refreshed } = await supabase.auth.refreshSession();
+      return refreshed.session?.access_token ?? null;
+    },
     async signInGoogle() {
-      await supabase.auth.signInWithOAuth({ provider: "google", options: { redirectTo: window.location.origin + window.location.pathname } });
+      const { error: failed } = await supabase.auth.signInWithOAuth({ provider: "google", options: { redirectTo: window.location.origin + window.location.pathname } });
+      if (failed) throw Object.assign(new Error(failed.message), { code: "NETWORK" });
     },
     async signOut() {
       if (token) await api("/auth/logout", { method: "POST", token }).catch(() => {});

@@ -6,7 +6,7 @@ export const MESSAGES = {
   INVALID_INPUT: "Revisa lo que escribiste: algo no está bien.",
   UNAUTHORIZED: "Tu sesión terminó. Vuelve a entrar para seguir.",
   RATE_LIMIT_EXCEEDED: "Vas muy rápido. Espera un momento antes de preguntar otra vez.",
-  TOO_MANY_CONNECTIONS: "Tienes demasiadas pestañas abiertas. Cierra alguna y vuelve a intentarlo.",
+  TOO_MANY_CONNECTIONS: "Hay demasiadas conexiones abiertas desde tu red. Cierra otras pestañas o espera un momento; lo intentamos de nuevo.",
   INSUFFICIENT_CREDITS: "Te quedaste sin créditos. Cuando se renueven podrás seguir preguntando.",
   DAILY_LIMIT_REACHED: "Llegaste al límite de preguntas de hoy. Mañana podrás seguir.",
   AI_UNAVAILABLE: "El tutor no está disponible ahora mismo. Prueba con una pregunta parecida o inténtalo en un momento.",

@@ -109,7 +109,8 @@ export class LessonAssembler {
   }
 
   #apply(name, p) {
-    const lesson = this.#lesson(p.explanation_id);
+    // A lesson's error names no lesson: it is about the one on screen.
+    const lesson = this.#lesson(name === "error" ? p.explanation_id ?? this.currentId : p.explanation_id);
     switch (name) {
       case "explanation_start": {
         this.lessons.set(p.explanation_id, {
@@ -146,11 +147,13 @@ export class LessonAssembler {
       case "content_chunk": {
         const step = this.#step(lesson, p.step_number);
         if (!step || typeof p.chunk !== "string") return false;
-        // `position` is the offset just past the chunk: it says where the chunk goes.
-        const start = Number.isInteger(p.position) ? p.position - p.chunk.length : step.text.length;
-        step.text = start >= 0 && start <= step.text.length ? step.text.slice(0, start) + p.chunk : step.text + p.chunk;
+        // `position` is the offset just past the chunk, in characters (code points, as the
+        // server counts them): it says where the chunk goes.
+        const chars = [...step.text];
+        const start = Number.isInteger(p.position) ? p.position - [...p.chunk].length : chars.length;
+        step.text = start >= 0 && start <= chars.length ? chars.slice(0, start).join("") + p.chunk : step.text + p.chunk;
         lesson.stepNumber = p.step_number;
-        lesson.position = step.text.length;
+        lesson.position = start >= 0 ? start + [...p.chunk].length : chars.length;
         if (p.is_final) step.complete = true;
         return true;
       }
@@ -188,8 +191,13 @@ export class LessonAssembler {
         this.offer = { explanationId: lesson.id, message: String(p.message ?? "") };
         return true;
       case "error":
-        this.failure = { code: p.code, message: p.message };
-        if (lesson && lesson.status === "streaming") lesson.status = "paused";
+        // The lesson ends here, unless the server says it left it paused (explanation_paused
+        // follows). A follow-up that failed leaves the lesson it interrupted to continue.
+        this.failure = { code: p.code, message: p.message, details: p.details ?? null };
+        if (lesson && lesson.status === "streaming") lesson.status = "failed";
+        if (lesson?.parentId && this.lessons.has(lesson.parentId)) {
+          this.offer = { explanationId: lesson.parentId, message: "¿Seguimos con la explicación anterior?" };
+        }
         return true;
       default:
         return false;

@@ -5,7 +5,8 @@
 import katex from "katex";
 
 // -> [{kind: "text", text} | {kind: "math", latex, display}]; `\$` is a literal dollar sign.
-export function splitMath(text) {
+// In a `complete` text a `$` that never closes is a plain dollar sign ("cuesta $20").
+export function splitMath(text, { complete = false } = {}) {
   const parts = [];
   let plain = "";
   let i = 0;
@@ -24,7 +25,12 @@ export function splitMath(text) {
     const display = text[i + 1] === "$";
     const open = display ? 2 : 1;
     const end = findClose(text, i + open, display);
-    if (end < 0) break; // incomplete span: wait for the rest
+    if (end < 0) {
+      if (!complete) break; // incomplete span: wait for the rest
+      plain += ch;
+      i += 1;
+      continue;
+    }
     if (plain) parts.push({ kind: "text", text: plain });
     plain = "";
     parts.push({ kind: "math", latex: text.slice(i + open, end), display });
@@ -54,7 +60,7 @@ export function renderMath(latex, display = false) {
   const key = `${display ? "D" : "I"}${latex}`;
   let html = cache.get(key);
   if (html === undefined) {
-    html = katex.renderToString(latex, { displayMode: display, throwOnError: false, output: "html", strict: "ignore", trust: false, maxSize: 20, maxExpand: 200 });
+    html = katex.renderToString(latex, { displayMode: display, throwOnError: false, output: "htmlAndMathml", strict: "ignore", trust: false, maxSize: 20, maxExpand: 200 });
     if (cache.size > 500) cache.clear();
     cache.set(key, html);
   }
@@ -66,8 +72,8 @@ export function escapeHtml(text) {
 }
 
 // The whole text as safe HTML: text escaped (line breaks kept), complete math rendered.
-export function lessonHtml(text) {
-  return splitMath(text)
+export function lessonHtml(text, { complete = false } = {}) {
+  return splitMath(text, { complete })
     .map((part) => (part.kind === "text" ? escapeHtml(part.text).replace(/\n/g, "<br>") : renderMath(part.latex, part.display)))
     .join("");
 }

@@ -35,7 +35,12 @@ export function listenOnce({ lang = "es-ES", maxMs = 60_000 } = {}) {
       const best = event.results[0]?.[0];
       if (best?.transcript?.trim()) finish(resolve, { transcript: best.transcript.trim(), confidence: best.confidence || null });
     };
-    recognition.onerror = (event) => finish(reject, new Error(RECOGNITION_ERRORS[event.error] ?? "No pudimos escucharte. Inténtalo de nuevo o escribe tu pregunta."));
+    recognition.onerror = (event) => {
+      const error = new Error(RECOGNITION_ERRORS[event.error] ?? "No pudimos escucharte. Inténtalo de nuevo o escribe tu pregunta.");
+      // The browser's recognizer is unreachable or not allowed here: recording still works.
+      error.fallback = event.error === "network" || event.error === "service-not-allowed";
+      finish(reject, error);
+    };
     recognition.onend = () => finish(reject, new Error("No te escuchamos. Habla cerca del micrófono e inténtalo de nuevo."));
     recognition.start();
     listenOnce.stop = () => recognition.stop();
@@ -59,7 +64,7 @@ async function toBase64(blob) {
 
 // Records until `stop()` or `maxMs`, sending each piece with `sendChunk(index, base64)` (in
 // order, each acknowledged before the next). Resolves with the duration in ms once every piece
-// is sent.
+// is sent; a piece the server does not take ends the recording at once (rejects).
 export async function recordAudio({ sendChunk, maxMs = 60_000, maxChunkBytes = 60_000 }) {
   const mimeType = recorderFormat();
   if (!mimeType) throw new Error("Tu navegador no puede grabar audio aquí. Escribe tu pregunta.");
@@ -69,30 +74,37 @@ export async function recordAudio({ sendChunk, maxMs = 60_000, maxChunkBytes = 6
   } catch {
     throw new Error("Necesitamos permiso para usar el micrófono.");
   }
-  const recorder = new MediaRecorder(stream, { mimeType, audioBitsPerSecond: 32_000 });
-  const pieceBytes = Math.max(1_000, Math.floor(maxChunkBytes * 0.7));
-  let index = 0;
-  let sending = Promise.resolve(true);
-  const started = performance.now();
-  recorder.ondataavailable = (event) => {
-    if (!event.data.size) return;
-    const blob = event.data;
-    sending = sending.then(async (ok) => {
-      for (let at = 0; ok && at < blob.size; at += pieceBytes) {
-        ok = Boolean(await sendChunk(index, await toBase64(blob.slice(at, at + pieceBytes))));
-        index += 1;
-      }
-      return ok;
-    });
-  };
-  const done = new Promise((resolve) => (recorder.onstop = resolve));
-  recorder.start(1000);
-  const limit = setTimeout(() => recorder.state !== "inactive" && recorder.stop(), maxMs - 500);
-  recordAudio.stop = () => recorder.state !== "inactive" && recorder.stop();
-  await done;
-  clearTimeout(limit);
-  stream.getTracks().forEach((track) => track.stop());
-  const durationMs = performance.now() - started;
-  if (!(await sending)) throw new Error("Se perdió parte de la grabación. Graba de nuevo.");
-  return durationMs;
+  let limit = null;
+  try {
+    const recorder = new MediaRecorder(stream, { mimeType, audioBitsPerSecond: 32_000 });
+    const pieceBytes = Math.max(1_000, Math.floor(maxChunkBytes * 0.7));
+    const stopRecorder = () => recorder.state !== "inactive" && recorder.stop();
+    let index = 0;
+    let sending = Promise.resolve(true);
+    const started = performance.now();
+    recorder.ondataavailable = (event) => {
+      if (!event.data.size) return;
+      const blob = event.data;
+      sending = sending.then(async (ok) => {
+        for (let at = 0; ok && at < blob.size; at += pieceBytes) {
+          ok = Boolean(await sendChunk(index, await toBase64(blob.slice(at, at + pieceBytes))));
+          index += 1;
+        }
+        if (!ok) stopRecorder(); // no use recording what cannot be sent
+        return ok;
+      });
+    };
+    const done = new Promise((resolve) => (recorder.onstop = resolve));
+    recorder.start(1000);
+    limit = setTimeout(stopRecorder, maxMs - 500);
+    recordAudio.stop = stopRecorder;
+    await done;
+    const durationMs = performance.now() - started;
+    if (!(await sending)) throw new Error("Se perdió parte de la grabación. Graba de nuevo.");
+    return durationMs;
+  } finally {
+    clearTimeout(limit);
+    recordAudio.stop = null;
+    stream.getTracks().forEach((track) => track.stop()); // the microphone is released, always
+  }
 }

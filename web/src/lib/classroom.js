@@ -11,13 +11,16 @@ import { friendlyError } from "./errors.js";
 
 const SESSION_KEY = "pizarra.session";
 const PAUSED_KEY = "pizarra.paused-by-student";
+const QUESTION_KEY = "pizarra.last-question";
 const ANSWER_TIMEOUT_MS = 20_000; // a question with no answer by then can be sent again
 const START_TIMEOUT_MS = 15_000; // voice_start with no answer by then is given up
 // Codes after which what the header shows (credits, today's questions) may have changed.
 const ACCOUNT_CODES = new Set(["INSUFFICIENT_CREDITS", "DAILY_LIMIT_REACHED", "AI_UNAVAILABLE"]);
 
 export class Classroom {
-  constructor({ getToken, refreshToken = async () => null, onChange = () => {}, onSignedOut = () => {}, storage = globalThis.sessionStorage, url = undefined }) {
+  // `openSocket` is socket.io-client's `io` (tests give a socket of their own).
+  constructor({ getToken, refreshToken = async () => null, onChange = () => {}, onSignedOut = () => {}, storage = globalThis.sessionStorage, url = undefined, openSocket = io }) {
+    this.openSocket = openSocket;
     this.getToken = getToken;
     this.refreshToken = refreshToken;
     this.onChange = onChange;
@@ -41,10 +44,11 @@ export class Classroom {
     this.timers = new Set();
     this.afterStop = null; // a question to ask once the lesson on screen has stopped
     this.voiceWaiter = null; // {resolve, reject} of voiceStart()
+    this.expired = null; // {lesson, question}: the lesson of a session that expired
   }
 
   connect() {
-    this.socket = io(this.url, {
+    this.socket = this.openSocket(this.url, {
       path: "/socket.io",
       transports: ["websocket", "polling"],
       tryAllTransports: true,
@@ -58,7 +62,13 @@ export class Classroom {
 
     socket.on("connection_established", (data) => {
       refreshedForConnect = false;
-      if (!data.resumed || data.session_id !== this.sessionId) this.lesson.reset();
+      if (!data.resumed || data.session_id !== this.sessionId) {
+        // The session expired while the student was away: what they were reading stays on
+        // screen, with a way to ask for it again.
+        const left = this.lesson.current;
+        if (left && left.status !== "complete") this.expired = { lesson: left, question: this.storage?.getItem(QUESTION_KEY) ?? null };
+        this.lesson.reset();
+      }
       this.sessionId = data.session_id;
       this.storage?.setItem(SESSION_KEY, data.session_id);
       this.user = data.user_info;
@@ -120,6 +130,7 @@ export class Classroom {
       if (!changed) return;
       if (name === "explanation_start") {
         this.waiting = null;
+        this.expired = null;
         this.#accepted();
         this.accountChanged += 1;
         if (data?.kind !== "interruption") this.stepFeedback = new Map();
@@ -254,6 +265,7 @@ export class Classroom {
       feedback: this.lesson.feedback,
       feedbackSent: this.feedbackSent,
       stepFeedback: Object.fromEntries(this.stepFeedback),
+      expired: this.expired && { question: this.expired.question, lesson: copy(this.expired.lesson) },
       pending: this.pending?.question ?? null,
       accepted: this.accepted,
       accountChanged: this.accountChanged,
@@ -281,6 +293,7 @@ export class Classroom {
   }
 
   ask(question) {
+    this.storage?.setItem(QUESTION_KEY, question);
     this.#question("ask_question", question);
   }
 
@@ -368,11 +381,18 @@ export class Classroom {
   }
 
   // One piece of a recording; resolves with the server's acknowledgement (null: not taken).
-  voiceChunk(index, audioBase64) {
-    return new Promise((resolve) => {
-      if (this.voice.state !== "recording") return resolve(null);
-      this.socket.timeout(30_000).emit("voice_chunk", { index, audio_data: audioBase64, recording_id: this.voice.recordingId }, (err, ack) => resolve(err || !ack ? null : ack));
-    });
+  // A piece whose acknowledgement is lost (a network blip) is sent again: the server keeps a
+  // piece sent twice once.
+  async voiceChunk(index, audioBase64) {
+    const payload = { index, audio_data: audioBase64, recording_id: this.voice.recordingId };
+    for (let attempt = 0; attempt < 3 && this.voice.state === "recording"; attempt++) {
+      const answer = await new Promise((resolve) => {
+        this.socket.timeout(15_000).emit("voice_chunk", payload, (err, reply) => resolve(err ? null : { reply }));
+      });
+      // Answered: taken (the acknowledgement), or refused (empty; an error event says why).
+      if (answer) return answer.reply ?? null;
+    }
+    return null;
   }
 
   voiceTranscript(transcript, confidence) {

@@ -245,7 +245,7 @@ export class Classroom {
   }
 
   changed() {
-    this.onChange(this.snapshot());
+    if (!this.closed) this.onChange(this.snapshot());
   }
 
   // A plain copy of what the page shows (a new object every time, so views re-render).
@@ -424,6 +424,7 @@ export class Classroom {
 
   close() {
     this.ended = true;
+    this.closed = true; // (the page has let go of it: it reports nothing more)
     for (const timer of this.timers) timer.clear();
     this.timers.clear();
     this.socket?.close();

@@ -402,13 +402,18 @@ class StreamingService:
         )
         if not document or not document.get("steps"):
             return None
-        index = state.current_step
+        # The step the lesson is at, or, when it waits for the model to write that one, the last
+        # step written: the one whose text the student was reading. The lesson's document holds
+        # the steps written when it started; the draft, those written since.
+        steps, drafts, draft = document["steps"], self.drafts, document.get("draft")
+        index = state.current_step if drafts and draft else min(state.current_step, len(steps) - 1)
         step = None
-        if index >= len(document["steps"]) and document.get("draft") and self.drafts is not None:
-            step = self.drafts.written_step(document["draft"], index)  # written since it began
+        while step is None and index >= len(steps):
+            step = drafts.written_step(draft, index) if drafts and draft else None
+            if step is None:
+                index -= 1
         if step is None:
-            index = min(index, len(document["steps"]) - 1)
-            step = document["steps"][index]
+            step = steps[index]
         return {
             "question_hash": document["question_hash"],
             "step_number": index + 1,

@@ -520,10 +520,10 @@ def test_a_doubt_during_an_answer_being_written_is_about_the_step_in_view(server
     ana.client.emit("interrupt", {"question": "¿Por qué dividimos entre h?"})
     ana.wait_for("continue_offer", timeout=30)
     doubt = fake.calls()[-1]
-    # The step on the student's screen: the last one started before the pause (a lesson that
-    # caught up with the model pauses at the start of a step not written yet, still unseen).
+    # The step the student was reading: the last one whose text reached them before the pause
+    # (the next step's title may have arrived without its text, or not be written yet).
     shown = max(
-        d["step_number"] for d in events_named(ana, "step_start") if d["seq"] < paused["seq"]
+        d["step_number"] for d in events_named(ana, "content_chunk") if d["seq"] < paused["seq"]
     )
     in_view = LESSON["steps"][shown - 1]
     assert shown >= 3 and in_view["title"] in doubt.user_message

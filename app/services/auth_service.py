@@ -16,6 +16,7 @@ import jwt
 from app.auth.supabase import SupabaseAuth
 from app.auth.verifier import AUDIENCE, Principal, TokenVerifier
 from app.errors import InvalidInput, Unauthorized
+from app.models.account import DevToken
 from app.repositories.auth_repo import AuthRepository
 from app.repositories.base import Database
 from app.repositories.session_repo import SessionRepository
@@ -114,6 +115,12 @@ class DevTokenService:
         self.issuer = issuer
 
     def issue(self, *, email: str, full_name: str | None = None, ttl_seconds: int = 3600) -> str:
+        return self.sign_in(email=email, full_name=full_name, ttl_seconds=ttl_seconds).access_token
+
+    def sign_in(
+        self, *, email: str, full_name: str | None = None, ttl_seconds: int = 3600
+    ) -> DevToken:
+        """The local student of this email (created on first use) and a token for them."""
         email = email.strip().lower()
         if "@" not in email or len(email) > 254:
             raise InvalidInput("El correo no es válido.")
@@ -141,7 +148,11 @@ class DevTokenService:
         }
         if self.issuer:
             claims["iss"] = self.issuer
-        return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
+        return DevToken(
+            access_token=jwt.encode(claims, self.jwt_secret, algorithm="HS256"),
+            expires_in=ttl_seconds,
+            expires_at=now + ttl_seconds,
+        )
 
     def end_sessions(self, *, user_id: str) -> int:
         """What a logout does in Supabase Auth: the user's login sessions are gone."""

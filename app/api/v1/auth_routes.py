@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import current_app
 
 from app.api.v1 import api_v1
 from app.auth.decorators import bearer_token, current_principal, require_auth
 from app.controllers.validation import json_body
 from app.errors import NotFound
-from app.models.account import DevSignIn, DevToken, ProfileUpdate
+from app.models.account import DevSignIn, ProfileUpdate
 
 
 def _accounts():
@@ -100,12 +98,7 @@ def dev_token():
     if tokens is None:
         raise NotFound("Esta dirección no existe.")
     sign_in = json_body(DevSignIn)
-    token = tokens.issue(
+    issued = tokens.sign_in(
         email=sign_in.email, full_name=sign_in.full_name, ttl_seconds=DEV_TOKEN_SECONDS
-    )
-    issued = DevToken(
-        access_token=token,
-        expires_in=DEV_TOKEN_SECONDS,
-        expires_at=int(time.time()) + DEV_TOKEN_SECONDS,
     )
     return issued.model_dump(mode="json")

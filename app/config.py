@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     review_min_votes: int = Field(default=10, ge=1, le=100_000)
     review_min_helpful_ratio: float = Field(default=0.5, ge=0, le=1)
 
+    # GET /metrics asks for `Authorization: Bearer <this>` when set (unset: open, for a
+    # deployment that keeps /metrics off its public address).
+    metrics_token: str | None = Field(default=None, min_length=16)
+
     # The built student page (web/, `npm run build`), served at `/`.
     web_dist_dir: Path = PROJECT_ROOT / "web" / "dist"
 

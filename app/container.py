@@ -159,6 +159,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         breaker=generation_repo,
         moderation=settings.openai_moderation,
         transcribe_model=settings.openai_transcribe_model,
+        price_per_million=(settings.openai_price_input, settings.openai_price_output),
         # On a native thread: a step's checks take up to a second of CPU.
         check_step=lambda *args: gateway.run_blocking(check_generated_step, *args),
     )

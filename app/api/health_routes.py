@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+import hmac
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.errors import Unauthorized
+from app.metrics import REGISTRY
 
 bp = Blueprint("health", __name__)
 
@@ -52,3 +58,23 @@ def readyz():
     ready = all(checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
     return jsonify(body), (200 if ready else 503)
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus metrics of this process (text exposition format): questions by source,
+    LLM calls, latency, tokens and cost, live lessons, events sent, errors by code, database
+    pool. With METRICS_TOKEN set, needs `Authorization: Bearer <METRICS_TOKEN>`.
+    ---
+    tags: [health]
+    produces: [text/plain]
+    responses:
+      200:
+        description: The metrics.
+      401: {$ref: '#/responses/Unauthorized'}
+    """
+    token = current_app.extensions["pizarra"].settings.metrics_token
+    given = request.headers.get("Authorization", "")
+    if token and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        raise Unauthorized("Estas métricas necesitan su token.")
+    return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)

@@ -11,6 +11,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.errors import AppError
+from app.metrics import ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
 
 
 def _envelope(payload: dict[str, Any], status: int, retry_after: int | None = None):
+    ERRORS.labels(payload.get("code", "INTERNAL_ERROR"), "http").inc()
     response = jsonify({"error": payload})
     response.status_code = status
     if retry_after is not None:

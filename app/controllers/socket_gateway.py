@@ -10,6 +10,7 @@ from typing import Any
 from socketio.packet import EVENT
 
 from app.extensions import socketio
+from app.metrics import count_event
 
 EVENT_PACKET = str(EVENT)  # a Socket.IO EVENT on the default namespace: 2["name",{...}]
 _PACKET_PREFIXES: dict[str, str] = {}  # by event name (the lesson events, a handful)
@@ -34,6 +35,7 @@ class FlaskSocketGateway:
         # When the session's current connection is here (the usual case: the lesson runs where
         # the student asked), deliver directly instead of a round trip through the Redis message
         # queue; once the student has reconnected to another process, go through the queue.
+        count_event(event)
         server = socketio.server
         if (
             connection_id is not None

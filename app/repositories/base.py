@@ -19,6 +19,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app.errors import ServiceUnavailable
+from app.metrics import watch_pool
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def create_pool(
         reconnect_timeout=60,
     )
     pool.open(wait=False)
+    watch_pool(pool)
     return pool
 
 

@@ -25,6 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ import openai
 from pydantic import ValidationError
 
 from app.errors import AiUnavailable, ContentRefused, InvalidInput
+from app.metrics import LLM_CALLS, LLM_SECONDS, count_llm_tokens
 from app.models.answer import AnswerStep
 from app.models.generation import MAX_GENERATED_STEPS, answer_schema
 from app.repositories.generation_repo import GenerationRepository
@@ -46,6 +48,19 @@ log = logging.getLogger(__name__)
 MODERATION_MODEL = "omni-moderation-latest"
 TEMPORARY_PROBLEM = PHRASES["problem"][0]  # the seed's words, shown as a waiting phrase too
 STOP_CHECK_SECONDS = 0.5
+
+
+@contextmanager
+def _measured(kind: str) -> Iterator[None]:
+    """One call to the provider: counted by outcome, timed."""
+    started = time.monotonic()
+    outcome = "error"
+    try:
+        yield
+        outcome = "ok"
+    finally:
+        LLM_CALLS.labels(kind, outcome).inc()
+        LLM_SECONDS.labels(kind).observe(time.monotonic() - started)
 
 
 class _Client(openai.OpenAI):
@@ -184,7 +199,9 @@ class AIService:
         check_step: StepChecker | None = None,
         moderation: bool = True,
         transcribe_model: str = "gpt-transcribe",
+        price_per_million: tuple[float, float] = (0.0, 0.0),  # input, output tokens (USD)
     ):
+        self.price_per_million = price_per_million
         self.client = client
         self.model = model
         self.transcribe_model = transcribe_model
@@ -208,7 +225,8 @@ class AIService:
         if not self.moderation:
             return  # (a compatible server without a moderation endpoint)
         try:
-            result = client.moderations.create(model=MODERATION_MODEL, input=text)
+            with _measured("moderation"):
+                result = client.moderations.create(model=MODERATION_MODEL, input=text)
         except (openai.APIError, httpx2.HTTPError) as exc:
             self._provider_failed(exc)
         flagged = [r for r in result.results if r.flagged]
@@ -239,7 +257,8 @@ class AIService:
         elif model.startswith(_LOGPROB_MODELS) and "diarize" not in model:
             params["include"] = ["logprobs"]
         try:
-            result = client.audio.transcriptions.create(**params)
+            with _measured("transcription"):
+                result = client.audio.transcriptions.create(**params)
         except openai.APIStatusError as exc:
             if exc.status_code not in _AUDIO_REFUSED:
                 self._provider_failed(exc)
@@ -391,6 +410,7 @@ class AIService:
         finish: str | None = None
         emitted = 0
         planned = False
+        started, tokens_before = time.monotonic(), tuple(usage)
         try:
             stream = client.chat.completions.create(
                 **self._params(messages, request),
@@ -440,6 +460,14 @@ class AIService:
             if not counted:  # closed before the usage chunk: estimated, about 4 characters each
                 usage[0] += len(json.dumps(messages, ensure_ascii=False)) // 4
                 usage[1] += len(text) // 4
+            LLM_CALLS.labels("chat", "ok" if finish is not None else "error").inc()
+            LLM_SECONDS.labels("chat").observe(time.monotonic() - started)
+            count_llm_tokens(
+                usage[0] - tokens_before[0],
+                usage[1] - tokens_before[1],
+                price_in=self.price_per_million[0],
+                price_out=self.price_per_million[1],
+            )
         yield "raw", text
         if finish is None:  # the stream ended without its last chunk: cut midway
             self._provider_failed(None, reason="the stream was cut before its end")

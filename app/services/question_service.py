@@ -27,6 +27,7 @@ from app.errors import (
     RateLimitExceeded,
     Unauthorized,
 )
+from app.metrics import QUESTIONS
 from app.models.ask import AnswerDocumentOut, AskRequest, AskResult, SimilarQuestion
 from app.models.generation import MAX_GENERATED_STEPS
 from app.repositories.ai_answers_repo import AiAnswersRepository
@@ -282,6 +283,7 @@ class QuestionService:
             if stored.source == "generated" and self.generation is not None:
                 # (Counted against the asker's spends until now: charged now, or never.)
                 self.generation.release_spend(principal.user_id)
+        QUESTIONS.labels(stored.source).inc()
         return ChargedAnswer(
             answer=stored,
             interaction_id=interaction_id,

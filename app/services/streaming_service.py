@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from app.errors import AppError, GenerationFailed, InvalidInput
+from app.metrics import LIVE_LESSONS
 from app.models.session import SessionState, utcnow_iso
 from app.repositories.session_repo import (
     LessonEvent,
@@ -599,6 +600,7 @@ class StreamingService:
         first_position: int,
         fresh: bool,
     ) -> None:
+        LIVE_LESSONS.inc()
         try:
             self._stream(lesson, answer, first_step, first_position, fresh)
         except GenerationFailed as exc:
@@ -611,6 +613,7 @@ class StreamingService:
             log.exception("lesson %s failed", lesson.explanation_id)
             self._report(lesson, AppError())
         finally:
+            LIVE_LESSONS.dec()
             lesson.finished = True
             self._runs.pop(lesson.run, None)
 

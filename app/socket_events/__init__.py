@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_socketio import SocketIO, emit
 
 from app.controllers.errors import error_payload
+from app.metrics import ERRORS
 
 
 def register_socket_handlers(socketio: SocketIO) -> None:
@@ -20,4 +21,6 @@ def register_socket_handlers(socketio: SocketIO) -> None:
 
     @socketio.on_error_default
     def _on_error(exc: BaseException) -> None:
-        emit("error", error_payload(exc))
+        payload = error_payload(exc)
+        ERRORS.labels(payload.get("code", "INTERNAL_ERROR"), "socket").inc()
+        emit("error", payload)

@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     resolved, devstack = resolve_backing_services(settings)
     if devstack is not None:

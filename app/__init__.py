@@ -18,11 +18,26 @@ class JSONProvider(DefaultJSONProvider):
     sort_keys = False  # fields in the order the code builds them
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+_handler: logging.Handler | None = None
+
+
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """Lines on stderr, plain or JSON (LOG_FORMAT), tokens redacted. A process whose logging is
+    set up already (a test runner's) keeps its own handlers."""
+    from app.utils.logs import JsonFormatter, TextFormatter
+
+    global _handler
+    root = logging.getLogger()
+    if _handler is None and not root.handlers:
+        _handler = logging.StreamHandler()
+        root.addHandler(_handler)
+    if _handler is not None:
+        _handler.setFormatter(
+            JsonFormatter()
+            if fmt == "json"
+            else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+    root.setLevel(level)
     # One line per request from the WSGI server is enough; libraries stay at WARNING.
     for noisy in ("psycopg.pool", "engineio.server", "socketio.server", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -47,13 +62,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.container import build_container
     from app.controllers.cors import register_cors, socket_origin_check
     from app.controllers.errors import register_error_handlers
+    from app.controllers.request_ids import register_request_ids
     from app.controllers.validation import reject_nul_in_url
     from app.extensions import create_swagger, socketio
     from app.socket_events import register_socket_handlers
     from app.socket_events.connection import LocalSockets
 
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     settings, devstack = resolve_backing_services(settings)
 
     app = Flask(__name__)
@@ -72,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     register_error_handlers(app)
     register_cors(app, settings.cors_origins)
+    register_request_ids(app)
     app.before_request(reject_nul_in_url)
     register_api(app)
     register_cli(app)

@@ -93,6 +93,7 @@ class Settings(BaseSettings):
 
     # Operations.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, with the ids
     local_auth: bool | None = None  # default: on outside production
     auto_migrate: bool = True
     database_pool_min: int = Field(default=1, ge=0, le=100)

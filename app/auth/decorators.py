@@ -10,6 +10,7 @@ from flask import current_app, g, request
 
 from app.auth.verifier import Principal
 from app.errors import Unauthorized
+from app.utils.logs import bind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +32,7 @@ def require_auth(view: F) -> F:
         if auth is None:
             raise Unauthorized("La autenticación no está configurada en este servidor.")
         g.principal = auth.authenticate(bearer_token())
+        bind(user_id=g.principal.user_id)
         return view(*args, **kwargs)
 
     return cast(F, wrapper)

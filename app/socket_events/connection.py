@@ -17,6 +17,7 @@ from app.controllers.socket_gateway import session_room
 from app.controllers.validation import parse_model
 from app.errors import AppError, Unauthorized
 from app.services.connection_service import HEARTBEAT_SECONDS
+from app.utils.logs import bind
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +227,7 @@ def current_socket(*, fresh_token: bool = False) -> LocalSocket:
     socket = current_app.extensions["pizarra_sockets"].by_sid.get(current_sid())
     if socket is None:
         raise Unauthorized()
+    bind(session_id=socket.session_id, user_id=socket.principal.user_id)
     if fresh_token and socket.expires_at <= time.time():
         raise Unauthorized("Tu sesión expiró. Envía un token nuevo con reauthenticate.")
     return socket

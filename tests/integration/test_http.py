@@ -146,3 +146,13 @@ def test_documented_query_parameters_are_the_validated_ones(client):
         assert refs == {f"#/parameters/{model.__name__}.{name}" for name in model.model_fields}
         for ref in refs:
             assert ref.split("/")[-1] in spec["parameters"]
+
+
+def test_every_response_names_its_request_for_the_logs(client):
+    given = client.get("/healthz", headers={"X-Request-ID": "lb-7f3a.42"})
+    assert given.headers["X-Request-ID"] == "lb-7f3a.42"  # a load balancer's id is kept
+    made = client.get("/healthz").headers["X-Request-ID"]
+    assert len(made) == 32 and made != client.get("/healthz").headers["X-Request-ID"]
+    # Anything that is not a plain token is replaced, errors included.
+    hostile = client.get("/api/v1/nope", headers={"X-Request-ID": "x\u00e9<script>" * 10})
+    assert hostile.status_code == 404 and len(hostile.headers["X-Request-ID"]) == 32

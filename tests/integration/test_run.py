@@ -271,3 +271,39 @@ def test_a_taken_port_is_a_clear_refusal():
             run.listener("127.0.0.1", taken.getsockname()[1])
     finally:
         taken.close()
+
+
+def test_json_logs_name_the_request_and_never_show_the_token(pg_server_url, redis_url, tmp_path):
+    database_url = create_database(pg_server_url)
+    port = free_port()
+    env = clean_env(
+        tmp_path,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        PORT=str(port),
+        SECRET_KEY=TEST_SECRET,
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
+    )
+    forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.Zm9yZ2VkLXNpZ25hdHVyZQ"
+    try:
+        proc = start(env, tmp_path)
+        wait_ready(proc, port)
+        refused = requests.get(
+            f"http://127.0.0.1:{port}/api/v1/auth/me",
+            headers={"Authorization": f"Bearer {forged}", "X-Request-ID": "probe-1"},
+            timeout=5,
+        )
+        assert refused.status_code == 401 and refused.headers["X-Request-ID"] == "probe-1"
+        code, output = stop(proc, signal.SIGTERM)
+        assert code == 0, output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        drop_database(pg_server_url, database_url)
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert lines and all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert not [line for line in output.splitlines() if line and not line.startswith("{")]
+    about_probe = [line for line in lines if line.get("request_id") == "probe-1"]
+    assert about_probe and "token refused" in about_probe[0]["message"]
+    assert forged not in output

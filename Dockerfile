@@ -33,7 +33,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY app ./app
 COPY migrations ./migrations
 COPY seed ./seed
-COPY run.py ./
+COPY run.py gunicorn.conf.py ./
 COPY --from=web /web/dist ./web/dist
 
 USER pizarra
@@ -44,4 +44,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 
 # One gevent worker per container: Socket.IO needs sticky sessions, so scale with replicas
 # behind a load balancer that pins clients, sharing rooms through Redis (message_queue).
-CMD ["sh", "-c", "python run.py --prepare-only && exec gunicorn --worker-class geventwebsocket.gunicorn.workers.GeventWebSocketWorker --workers 1 --bind \"${HOST}:${PORT}\" --graceful-timeout 20 --timeout 60 --no-control-socket --access-logfile - 'app:create_app()'"]
+CMD ["sh", "-c", "python run.py --prepare-only && exec gunicorn --config gunicorn.conf.py --worker-class geventwebsocket.gunicorn.workers.GeventWebSocketWorker --workers 1 --bind \"${HOST}:${PORT}\" --graceful-timeout 25 --timeout 60 --no-control-socket --access-logfile - 'app:create_app()'"]

@@ -136,24 +136,37 @@ def _serve_gevent(app, settings) -> None:
 
 def _serve(app, settings) -> int:
     from app.extensions import socketio
+    from app.lifecycle import drain
 
     if settings.async_mode == "gevent":
         import gevent
 
         def _stop_gevent() -> None:
-            log.info("shutting down")
-            app.extensions["pizarra_sockets"].stopping = True
-            if socketio.wsgi_server is not None:
-                # Stop accepting, give open requests a moment, then return from socketio.run.
-                gevent.spawn(socketio.wsgi_server.stop, timeout=5)
+            if app.extensions["pizarra_sockets"].stopping:
+                return  # (a second signal while draining)
+            log.info("shutting down: handing lessons off to the other processes")
+            gevent.spawn(_drain_and_stop)
+
+        def _drain_and_stop() -> None:
+            server = socketio.wsgi_server
+            if server is not None:
+                # Stop accepting, so reconnections go to another process (close() would also
+                # end serve_forever, and with it the process, before the lessons are handed off).
+                server.stop_accepting()
+                server.socket.close()
+            try:
+                drain(app)
+            finally:
+                if server is not None:
+                    # Requests still open get two seconds, then socketio.run returns.
+                    server.stop(timeout=2)
 
         gevent.signal_handler(signal.SIGTERM, _stop_gevent)
         gevent.signal_handler(signal.SIGINT, _stop_gevent)
     else:
 
         def _stop(signum, _frame):
-            app.extensions["pizarra_sockets"].stopping = True
-            raise KeyboardInterrupt(signal.Signals(signum).name)
+            raise KeyboardInterrupt(signal.Signals(signum).name)  # drained below
 
         signal.signal(signal.SIGTERM, _stop)
     url = f"http://{settings.host}:{settings.port}"
@@ -185,9 +198,12 @@ def _serve(app, settings) -> int:
     finally:
         log.info("stopped serving")
         container = app.extensions["pizarra"]
+        if not app.extensions["pizarra_sockets"].stopping:  # (not drained: not under gevent)
+            try:
+                drain(app)
+            except Exception:  # stopping anyway; the leases lapse by themselves
+                log.exception("could not hand the lessons off")
         container.streaming.stop_all()
-        # Let lesson greenlets notice (they check between chunks) before the stores close.
-        socketio.sleep(container.streaming.chunk_interval + 0.2)
         container.close()
     return 0
 

@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.controllers.request_ids import register_request_ids
     from app.controllers.validation import reject_nul_in_url
     from app.extensions import create_swagger, socketio
+    from app.lifecycle import install as install_drain_gate
     from app.socket_events import register_socket_handlers
     from app.socket_events.connection import LocalSockets
 
@@ -104,4 +105,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         ping_timeout=settings.socket_ping_timeout,
     )
     register_socket_handlers(socketio)
+    install_drain_gate(app)
     return app

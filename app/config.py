@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # Operations.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, with the ids
+    # On SIGTERM: how long lessons being written by the model may take to finish before the
+    # process exits (keep it under the orchestrator's own grace period, gunicorn's
+    # --graceful-timeout in the container image).
+    shutdown_grace_seconds: float = Field(default=15.0, ge=1, le=600)
     local_auth: bool | None = None  # default: on outside production
     auto_migrate: bool = True
     database_pool_min: int = Field(default=1, ge=0, le=100)

@@ -31,7 +31,8 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Readiness: 200 only when PostgreSQL and Redis both answer, 503 otherwise.
+    """Readiness: 200 only when PostgreSQL and Redis both answer, 503 otherwise (and while
+    the process drains after SIGTERM, so the load balancer takes it out).
     ---
     tags: [health]
     responses:
@@ -40,14 +41,14 @@ def readyz():
         schema:
           $ref: '#/definitions/Readiness'
       503:
-        description: A backing store is unavailable.
+        description: A backing store is unavailable, or the process is stopping.
         schema:
           $ref: '#/definitions/Readiness'
     definitions:
       Readiness:
         type: object
         properties:
-          status: {type: string, enum: [ready, unavailable]}
+          status: {type: string, enum: [ready, unavailable, stopping]}
           checks:
             type: object
             properties:
@@ -57,6 +58,8 @@ def readyz():
     checks = current_app.extensions["pizarra"].health.readiness()
     ready = all(checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    if current_app.extensions["pizarra_sockets"].stopping:
+        ready, body["status"] = False, "stopping"
     return jsonify(body), (200 if ready else 503)
 
 

@@ -95,6 +95,7 @@ class GenerationService:
         self.lock_lease_seconds = lock_lease_seconds
         self.first_step_timeout = first_step_timeout
         self.step_timeout = step_timeout
+        self._writing: set[str] = set()  # the drafts this process's greenlets are writing
 
     @property
     def available(self) -> bool:
@@ -302,6 +303,7 @@ class GenerationService:
         started = time.monotonic()
         lease = _Lease(self.drafts, key, token, self.lock_lease_seconds)
         lease.keep()
+        self._writing.add(key)
         try:
             self.ai.moderate(question)
             events = self.ai.generate(
@@ -353,8 +355,22 @@ class GenerationService:
             self._fail(key, token, None, None)
         finally:
             lease.end()
+            self._writing.discard(key)
             with contextlib.suppress(AppError):  # (else it lapses by itself)
                 self.drafts.release(key, token)
+
+    def writing(self) -> int:
+        """How many answers this process is writing now."""
+        return len(self._writing)
+
+    def wait_written(self, timeout: float) -> int:
+        """The process is stopping: give the answers it is writing up to `timeout` seconds to
+        be stored. How many were still unfinished (their drafts' leases lapse, and they count as
+        failed generations for the lessons waiting on them)."""
+        deadline = time.monotonic() + timeout
+        while self._writing and time.monotonic() < deadline:
+            self.runtime.sleep(0.1)
+        return len(self._writing)
 
     def _push(self, key: str, token: str, step: AnswerStep) -> None:
         written = self.drafts.draft_steps(key)

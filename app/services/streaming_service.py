@@ -453,6 +453,27 @@ class StreamingService:
             lesson.cancelled = True
         self._runs.clear()
 
+    def hand_off_all(self, timeout: float = 2.0) -> int:
+        """The process is stopping gracefully: every lesson streaming here stops at its next
+        chunk, its position saved with what it sent, and gives up its lease at once, so the
+        student's reconnection to another process goes on from the same character without
+        waiting LESSON_LEASE_SECONDS (as after a crash). Returns how many were handed off."""
+        lessons = list(self._runs.values())
+        for lesson in lessons:
+            lesson.cancelled = True
+        deadline = time.monotonic() + timeout
+        while any(not lesson.finished for lesson in lessons) and time.monotonic() < deadline:
+            self.runtime.sleep(0.02)
+        for lesson in lessons:
+            try:
+                # Fenced on its run: a lesson paused, stopped or finished meanwhile is left alone.
+                self.session_repo.record_lesson_events(
+                    lesson.session_id, [], {"lesson_beat": 0}, expect={"lesson_run": lesson.run}
+                )
+            except AppError as exc:  # (its lease lapses by itself)
+                log.warning("lesson %s not handed off: %s", lesson.explanation_id, exc)
+        return len(lessons)
+
     # -- taking and releasing a lesson ------------------------------------------------------
     def _pause(self, session_id: str) -> bool:
         """Stop the session's streaming lesson at its next chunk, wherever it runs. False when

@@ -179,7 +179,7 @@ def test_the_container_command_migrates_then_serves_with_gunicorn(
     cmd = json.loads(next(line for line in dockerfile.splitlines() if line.startswith("CMD "))[4:])
     workdir = tmp_path / "srv"
     workdir.mkdir()
-    for name in ("app", "migrations", "run.py"):
+    for name in ("app", "migrations", "run.py", "gunicorn.conf.py"):
         (workdir / name).symlink_to(ROOT / name)
     database_url = create_database(pg_server_url)
     port = free_port()

@@ -1,0 +1,32 @@
+"""gunicorn hooks for the container image (`gunicorn -c gunicorn.conf.py ...`; the command line
+in the Dockerfile sets the worker class, bind address and timeouts).
+
+SIGTERM drains the worker first (app/lifecycle.py): lessons are handed off to the other
+processes and every student's connection closes so that it reconnects to one of them; then the
+worker stops as gunicorn stops it. SIGQUIT and SIGINT still stop it at once (their lessons'
+leases lapse and they resume elsewhere a few seconds later).
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+def post_worker_init(worker) -> None:
+    import gevent
+
+    from app.lifecycle import drain
+
+    app = worker.wsgi  # the Flask app ('app:create_app()')
+
+    def drain_then_stop() -> None:
+        try:
+            drain(app)
+        finally:
+            worker.alive = False  # gunicorn's own stop: close the listener, end the worker
+
+    def on_sigterm(_signum, _frame) -> None:
+        if not app.extensions["pizarra_sockets"].stopping:  # (a second one changes nothing)
+            gevent.spawn(drain_then_stop)  # (out of the signal handler: drain blocks)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

@@ -78,13 +78,14 @@ test("a student signs in with Google through Supabase, has a lesson and signs ou
   await page.screenshot({ path: path.join(ARTIFACTS, "supabase-lesson.png"), fullPage: true });
 
   // Signing out ends the session in Supabase as well, and nothing of it stays in the browser.
+  // (The page shows the signed-out view at once; supabase-js's call may land a moment later.)
+  const loggedOut = page
+    .waitForRequest((r) => r.method() === "POST" && r.url().startsWith(`${SUPABASE_URL}/auth/v1/logout`), { timeout: 15_000 })
+    .then(() => true, () => false);
   await page.getByRole("button", { name: "Salir" }).click();
   await google.waitFor();
   assert.equal(await page.locator(".account").count(), 0);
-  assert.ok(
-    requests.some((r) => r.method === "POST" && r.url.startsWith(`${SUPABASE_URL}/auth/v1/logout`)),
-    "supabase-js signed out of Supabase",
-  );
+  assert.ok(await loggedOut, "supabase-js signed out of Supabase");
   assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((key) => key.startsWith("sb-"))), []);
   await page.reload();
   await google.waitFor();

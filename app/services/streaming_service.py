@@ -34,6 +34,7 @@ from app.services.session_locks import SessionLocks
 from app.services.session_service import SessionService
 from app.utils.chunking import chunks_of, commands_due
 from app.utils.compact_json import dumps as compact_json
+from app.utils.logs import bind as bind_log_ids
 
 log = logging.getLogger(__name__)
 
@@ -622,6 +623,7 @@ class StreamingService:
         fresh: bool,
     ) -> None:
         LIVE_LESSONS.inc()
+        bind_log_ids(session_id=lesson.session_id)  # (a greenlet of its own: its own log ids)
         try:
             self._stream(lesson, answer, first_step, first_position, fresh)
         except GenerationFailed as exc:

@@ -97,7 +97,13 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             connect_timeout=settings.database_connect_timeout,
             statement_timeout_ms=settings.database_statement_timeout_ms,
             prepare_threshold=settings.database_prepare_threshold,
-        )
+        ),
+        # Prepared statements off means a transaction-mode pooler is in between.
+        transaction_statement_timeout_ms=(
+            settings.database_statement_timeout_ms
+            if settings.database_prepare_threshold is None
+            else 0
+        ),
     )
     redis_client = create_redis(
         settings.redis_url,

@@ -35,14 +35,23 @@ DbConnection = psycopg.Connection[DictRow]
 
 
 class Database:
-    def __init__(self, pool: ConnectionPool):
+    def __init__(self, pool: ConnectionPool, *, transaction_statement_timeout_ms: int = 0):
+        """`transaction_statement_timeout_ms`: a statement timeout set inside each transaction,
+        for a transaction-mode pooler (PgBouncer, Supavisor), which refuses it as a connection
+        option and would carry a session-wide SET over to other clients."""
         self.pool = pool
+        self.transaction_statement_timeout_ms = transaction_statement_timeout_ms
 
     @contextmanager
     def transaction(self) -> Iterator[DbConnection]:
         """A connection inside one transaction: committed on success, rolled back on error."""
         try:
             with self.pool.connection() as conn, conn.transaction():
+                if self.transaction_statement_timeout_ms:
+                    conn.execute(
+                        "SELECT set_config('statement_timeout', %s, true)",
+                        (str(self.transaction_statement_timeout_ms),),
+                    )
                 yield cast(DbConnection, conn)
         except _PG_UNAVAILABLE as exc:
             log.warning("PostgreSQL unavailable: %s", exc)
@@ -83,7 +92,11 @@ def create_pool(
     name: str = "pizarra",
 ) -> ConnectionPool:
     """A pool of autocommit connections returning dict rows; opened without waiting so the
-    process starts (and reports not-ready) while PostgreSQL is down."""
+    process starts (and reports not-ready) while PostgreSQL is down.
+
+    Each connection is checked (an empty query, one round trip) as it is handed out: after a
+    network cut, a database restart or a pooler failover the idle connections are dead without
+    knowing it, and each would otherwise fail the request that draws it."""
     kwargs: dict[str, object] = {
         "autocommit": True,
         "row_factory": dict_row,
@@ -91,7 +104,8 @@ def create_pool(
         "prepare_threshold": prepare_threshold,
         "application_name": name,
     }
-    if statement_timeout_ms:
+    if statement_timeout_ms and prepare_threshold is not None:
+        # (Not through a transaction-mode pooler, which refuses startup options: see Database.)
         kwargs["options"] = f"-c statement_timeout={statement_timeout_ms}"
     pool = ConnectionPool(
         conninfo,
@@ -102,6 +116,7 @@ def create_pool(
         name=name,
         open=False,
         reconnect_timeout=60,
+        check=ConnectionPool.check_connection,
     )
     pool.open(wait=False)
     watch_pool(pool)

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from app.errors import AppError, GenerationFailed, InvalidInput
+from app.errors import AppError, GenerationFailed, InvalidInput, ServiceUnavailable
 from app.metrics import LIVE_LESSONS
 from app.models.session import SessionState, utcnow_iso
 from app.repositories.session_repo import (
@@ -85,6 +85,9 @@ TICK_GRID_SECONDS = 0.005
 LESSON_LEASE_SECONDS = 3.0
 # How often a streaming lesson renews that lease (and its keys' TTLs) with the events it records.
 LEASE_RENEWAL_SECONDS = 1.0
+# How long a lesson waits for a store that is down for a moment (a failover, a restart) before
+# it tells the student: to record its completion, or to leave it paused after an error.
+STORE_RETRY_SECONDS = 10.0
 
 
 @dataclass
@@ -812,8 +815,10 @@ class StreamingService:
                 answer, answer_id=self.drafts.answer_id(answer.draft) or answer.answer_id
             )
         if lesson.interaction_id and self.complete_interaction is not None:
-            # Recorded before the student is told the lesson is done.
-            self.complete_interaction(lesson.interaction_id, answer.answer_id)
+            # Recorded before the student is told the lesson is done; a store that is down for
+            # a moment (a failover, a restart) is waited for rather than reported.
+            interaction_id, answer_id = lesson.interaction_id, answer.answer_id
+            self._retrying(lambda: self.complete_interaction(interaction_id, answer_id))
         self._record(
             lesson.session_id,
             lesson,
@@ -839,6 +844,20 @@ class StreamingService:
             ],
             self._after(lesson),
         )
+
+    def _retrying(self, write: Callable[[], Any]) -> Any:
+        """Run `write`, again after a backoff while a store is unavailable, for up to about
+        STORE_RETRY_SECONDS; then its ServiceUnavailable stands."""
+        delay, waited = 0.25, 0.0
+        while True:
+            try:
+                return write()
+            except ServiceUnavailable:
+                if waited + delay > STORE_RETRY_SECONDS:
+                    raise
+                self.runtime.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 2.0)
 
     def _end_unwritten(self, lesson: LiveLesson, exc: GenerationFailed) -> None:
         """The answer being written failed after what the student saw: the lesson ends there
@@ -894,44 +913,60 @@ class StreamingService:
         }
 
     def _report(self, lesson: LiveLesson, exc: AppError) -> None:
-        """Tell the student the lesson stopped, and leave it paused where it is when Redis still
-        answers: whatever was recorded but not sent (a reply lost in a timeout) is sent first,
-        so a resume continues exactly after what the student saw. Otherwise its lease lapses
-        and it can be resumed in a few seconds."""
+        """Tell the student the lesson stopped, and leave it paused where it is: whatever was
+        recorded but not sent (a reply lost in a timeout) is sent first, so a resume continues
+        exactly after what the student saw. When Redis does not answer, the error goes out
+        unrecorded and the pause is recorded once Redis is back (within STORE_RETRY_SECONDS;
+        after that its lease has lapsed and a resume takes the lesson over anyway)."""
         try:
-            state = self.session_repo.get_session(lesson.session_id)
-            # (From the start of the kept events when this greenlet sent none: its first
-            # record, with the lesson's announcements, may have been kept and not sent.)
-            unsent = [
-                (event, payload)
-                for event, payload in self.session_repo.lesson_events_after(
-                    lesson.session_id, lesson.last_seq
-                )
-                if payload.get("explanation_id") == lesson.explanation_id
-            ]
-            # By the route the lesson's events take, before the events recorded next.
-            with self._send_locks.held(lesson.session_id):
-                for event, payload in unsent:
-                    self.runtime.emit_to_session(
-                        lesson.session_id,
-                        event,
-                        compact_json(payload),
-                        connection_id=state.connection_id if state else None,
-                    )
-            events: list[Event] = [("error", exc.to_payload())]
-            if state is not None and state.lesson_run == lesson.run:
-                events.append(("explanation_paused", self._position_of(self._snapshot(state))))
-            paused = self._record(
-                lesson.session_id,
-                None,
-                events,
-                {"is_paused": True, "is_streaming": False, "lesson_run": None},
-                expect={"lesson_run": lesson.run},
-            )
-            if not paused:  # taken over meanwhile: only the error is news
-                self._record(lesson.session_id, None, events[:1])
+            self._report_paused(lesson, exc)
         except AppError:
             self._send_unrecorded(lesson.session_id, "error", exc.to_payload())
+            waited = 0.0
+            while waited < STORE_RETRY_SECONDS:
+                self.runtime.sleep(0.5)
+                waited += 0.5
+                try:
+                    self._report_paused(lesson, None)
+                    return
+                except AppError:
+                    continue
+
+    def _report_paused(self, lesson: LiveLesson, exc: AppError | None) -> None:
+        state = self.session_repo.get_session(lesson.session_id)
+        # (From the start of the kept events when this greenlet sent none: its first
+        # record, with the lesson's announcements, may have been kept and not sent.)
+        unsent = [
+            (event, payload)
+            for event, payload in self.session_repo.lesson_events_after(
+                lesson.session_id, lesson.last_seq
+            )
+            if payload.get("explanation_id") == lesson.explanation_id
+        ]
+        # By the route the lesson's events take, before the events recorded next.
+        with self._send_locks.held(lesson.session_id):
+            for event, payload in unsent:
+                self.runtime.emit_to_session(
+                    lesson.session_id,
+                    event,
+                    compact_json(payload),
+                    connection_id=state.connection_id if state else None,
+                )
+        events: list[Event] = [("error", exc.to_payload())] if exc is not None else []
+        if state is None or state.lesson_run != lesson.run:
+            if events:  # taken over (or ended) meanwhile: only the error is news
+                self._record(lesson.session_id, None, events)
+            return
+        events.append(("explanation_paused", self._position_of(self._snapshot(state))))
+        paused = self._record(
+            lesson.session_id,
+            None,
+            events,
+            {"is_paused": True, "is_streaming": False, "lesson_run": None},
+            expect={"lesson_run": lesson.run},
+        )
+        if not paused and exc is not None:  # taken over meanwhile: only the error is news
+            self._record(lesson.session_id, None, events[:1])
 
     def _send_unrecorded(self, session_id: str, event: str, payload: dict[str, Any]) -> None:
         """Tell the student something Redis could not record (no seq), by every route."""

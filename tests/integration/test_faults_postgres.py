@@ -5,11 +5,13 @@ restart, no partial charge, nothing recorded lost."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import requests
 
 from tests.integration.faults import (
+    CONTENT,
     QUESTION,
     SLOW_LESSON,
     assert_whole_lesson_once,
@@ -21,6 +23,7 @@ from tests.integration.faults import (
     readyz,
     wait_until,
 )
+from tests.integration.sockets.test_lessons import texts_by_step
 
 pytestmark = pytest.mark.slow
 UNAVAILABLE = "INTERNAL_ERROR"  # ServiceUnavailable's code (ARCHITECTURE.md section 7)
@@ -170,6 +173,32 @@ def test_a_lesson_when_postgres_drops_is_not_reported_complete_until_recorded(se
     assert_whole_lesson_once(by_seq(student))
     assert [e["code"] for e in errors_of(student)] == [UNAVAILABLE]
     recorded = server.balance("leccion@example.com")
+    assert (recorded["asked"], recorded["completed"], recorded["usages"]) == (1, 1, 1)
+
+
+def test_a_short_outage_at_the_lesson_end_is_waited_for_not_reported(server, pg):
+    """PostgreSQL away for a moment (a failover) when the lesson ends: the completion is
+    written once it is back, and the student sees the lesson complete, with no error."""
+    student, _, _ = server.student("breve@example.com")
+    student.client.emit("ask_question", {"question": QUESTION})
+    assert student.wait_until(
+        lambda: sum(n == "content_chunk" for n, _ in student.events) >= 8, timeout=30
+    )
+    pg.down()
+    last_step = len(CONTENT)
+
+    def streamed_to_the_end() -> bool:
+        texts = texts_by_step(by_seq(student))
+        return texts.get(last_step) == CONTENT[last_step]
+
+    assert student.wait_until(streamed_to_the_end, timeout=30)
+    time.sleep(0.5)  # the completion's write is waiting for PostgreSQL now
+    assert not any(n == "explanation_complete" for n, _ in student.events)
+    pg.up()
+    student.wait_for("feedback_request", timeout=30)
+    assert_whole_lesson_once(by_seq(student))
+    assert errors_of(student) == []
+    recorded = server.balance("breve@example.com")
     assert (recorded["asked"], recorded["completed"], recorded["usages"]) == (1, 1, 1)
 
 

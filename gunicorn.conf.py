@@ -15,9 +15,10 @@ import signal
 def post_worker_init(worker) -> None:
     import gevent
 
-    from app.lifecycle import drain
+    from app.lifecycle import drain, start_background_work
 
     app = worker.wsgi  # the Flask app ('app:create_app()')
+    start_background_work(app)
 
     def drain_then_stop() -> None:
         try:

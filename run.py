@@ -136,7 +136,7 @@ def _serve_gevent(app, settings) -> None:
 
 def _serve(app, settings) -> int:
     from app.extensions import socketio
-    from app.lifecycle import drain
+    from app.lifecycle import drain, start_background_work
 
     if settings.async_mode == "gevent":
         import gevent
@@ -169,6 +169,7 @@ def _serve(app, settings) -> int:
             raise KeyboardInterrupt(signal.Signals(signum).name)  # drained below
 
         signal.signal(signal.SIGTERM, _stop)
+    start_background_work(app)
     url = f"http://{settings.host}:{settings.port}"
     log.info(
         "Pizarra listening on %s (API docs at %s/apidocs, readiness at %s/readyz)", url, url, url

@@ -18,6 +18,7 @@ from app.repositories.canvas_library_repo import CanvasLibraryRepository
 from app.repositories.generation_repo import GenerationRepository
 from app.repositories.interaction_repo import InteractionRepository
 from app.repositories.migration_repo import MigrationRepository
+from app.repositories.pending_charge_repo import PendingChargeRepository
 from app.repositories.profile_repo import ProfileRepository
 from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
@@ -191,6 +192,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
         rate_window=settings.rate_limit_window,
         max_question_length=settings.max_question_length,
         generation=generation,
+        pending=PendingChargeRepository(redis_client),
     )
     dev_tokens = (
         DevTokenService(

@@ -54,6 +54,32 @@ def install(app: Flask, socketio_path: str = "socket.io") -> None:
     )
 
 
+# How often a server process writes the charges kept while PostgreSQL was unavailable.
+FLUSH_INTERVAL_SECONDS = 5.0
+
+
+def start_background_work(app: Flask) -> None:
+    """What a server process does besides answering: write the lessons given while PostgreSQL
+    was unavailable, with their charges, once it is back (every process tries; each record is
+    written once). Started by run.py and by gunicorn's worker, not by CLI commands."""
+    from app.extensions import socketio
+
+    container = app.extensions["pizarra"]
+    sockets = app.extensions["pizarra_sockets"]
+
+    def flush_pending() -> None:
+        while not sockets.stopping:
+            socketio.sleep(FLUSH_INTERVAL_SECONDS)
+            try:
+                container.questions_pipeline.flush_pending()
+            except AppError as exc:
+                log.debug("charges kept for later not written yet: %s", exc)
+            except Exception:  # logged; the loop must outlive one bad record
+                log.exception("writing the charges kept for later failed")
+
+    socketio.start_background_task(flush_pending)
+
+
 def drain(app: Flask, *, grace_seconds: float | None = None) -> dict[str, int]:
     """Stop taking students, hand every lesson off and close every connection, then wait (at
     most what is left of `grace_seconds`) for answers being written. Returns what it did."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar, cast
@@ -34,6 +35,11 @@ _PG_UNAVAILABLE = (psycopg.OperationalError, PoolTimeout)
 DbConnection = psycopg.Connection[DictRow]
 
 
+# While PostgreSQL is unreachable, how long a caller waits for a connection (see Database._wait).
+UNREACHABLE_WAIT_SECONDS = 0.5
+UNREACHABLE_MEMORY_SECONDS = 10.0
+
+
 class Database:
     def __init__(self, pool: ConnectionPool, *, transaction_statement_timeout_ms: int = 0):
         """`transaction_statement_timeout_ms`: a statement timeout set inside each transaction,
@@ -41,12 +47,30 @@ class Database:
         option and would carry a session-wide SET over to other clients."""
         self.pool = pool
         self.transaction_statement_timeout_ms = transaction_statement_timeout_ms
+        self._connection_errors = 0  # the pool's failed connection attempts, as last seen
+        self._unreachable_until = 0.0  # (monotonic) see _wait
+
+    def _wait(self) -> float | None:
+        """How long to wait for a connection: the pool's timeout, except for a while after
+        PostgreSQL was found unreachable (the pool failing to connect), when a caller is told
+        at once rather than after the whole timeout, and what can go on without PostgreSQL goes
+        on. (A pool merely busy under load keeps its whole timeout.)"""
+        return UNREACHABLE_WAIT_SECONDS if time.monotonic() < self._unreachable_until else None
+
+    def _failed(self) -> None:
+        errors = self.pool.get_stats().get("connections_errors", 0)
+        if errors > self._connection_errors:
+            self._unreachable_until = time.monotonic() + UNREACHABLE_MEMORY_SECONDS
+        self._connection_errors = errors
+
+    def _succeeded(self) -> None:
+        self._unreachable_until = 0.0
 
     @contextmanager
     def transaction(self) -> Iterator[DbConnection]:
         """A connection inside one transaction: committed on success, rolled back on error."""
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with self.pool.connection(timeout=self._wait()) as conn, conn.transaction():
                 if self.transaction_statement_timeout_ms:
                     conn.execute(
                         "SELECT set_config('statement_timeout', %s, true)",
@@ -55,17 +79,21 @@ class Database:
                 yield cast(DbConnection, conn)
         except _PG_UNAVAILABLE as exc:
             log.warning("PostgreSQL unavailable: %s", exc)
+            self._failed()
             raise ServiceUnavailable() from exc
+        self._succeeded()
 
     @contextmanager
     def connection(self) -> Iterator[DbConnection]:
         """A connection in autocommit mode, for reads that need no transaction."""
         try:
-            with self.pool.connection() as conn:
+            with self.pool.connection(timeout=self._wait()) as conn:
                 yield cast(DbConnection, conn)
         except _PG_UNAVAILABLE as exc:
             log.warning("PostgreSQL unavailable: %s", exc)
+            self._failed()
             raise ServiceUnavailable() from exc
+        self._succeeded()
 
     def ping(self, timeout: float = 2.0) -> bool:
         try:

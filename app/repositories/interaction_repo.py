@@ -49,6 +49,42 @@ class InteractionRepository:
         ).fetchone()
         return str(row["id"]) if row else None
 
+    def insert_pending(self, conn: DbConnection, record: dict[str, Any]) -> bool:
+        """An interaction taken while PostgreSQL was unavailable, with the id and time it was
+        given then; False when it is already here (written before) or its account is gone."""
+        row = conn.execute(
+            """
+            INSERT INTO interactions (id, user_id, session_id, question_text, question_type,
+                answer_id, question_id, response_time_ms, credits_used, completed, created_at)
+            SELECT %s, %s, %s, %s, %s,
+                   (SELECT id FROM ai_answers WHERE id = %s::uuid),
+                   (SELECT id FROM questions WHERE id = %s::uuid),
+                   %s, 1, %s, %s
+             WHERE EXISTS (SELECT 1 FROM auth.users WHERE id = %s)
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
+            """,
+            (
+                record["interaction_id"],
+                record["user_id"],
+                record.get("session_id"),
+                record["question_text"],
+                record["question_type"],
+                record.get("answer_id"),
+                record.get("question_id"),
+                record.get("response_time_ms", 0),
+                bool(record.get("completed")),
+                record["asked_at"],
+                record["user_id"],
+            ),
+        ).fetchone()
+        return row is not None
+
+    def set_credits_used(self, conn: DbConnection, interaction_id: str, credits: int) -> None:
+        conn.execute(
+            "UPDATE interactions SET credits_used = %s WHERE id = %s", (credits, interaction_id)
+        )
+
     def find_for_feedback(
         self, conn: DbConnection, *, user_id: str, answer_id: str, interaction_id: str | None
     ) -> dict[str, Any] | None:

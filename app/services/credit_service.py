@@ -163,6 +163,33 @@ class CreditService:
             day=balance.today,
         )
 
+    def consume_late_in(
+        self,
+        conn: DbConnection,
+        *,
+        user_id: str,
+        interaction_id: str,
+        details: dict[str, Any],
+        provision: Callable[[], object] | None = None,
+    ) -> int:
+        """Charge, inside the caller's transaction, a lesson already given while PostgreSQL
+        was unavailable: 1 credit and 1 unit of the day if there are any left, else what is
+        left (the use is recorded either way). The credits charged."""
+        balance = self._locked_balance(conn, user_id, datetime.now(UTC), provision)
+        credits = 1 if balance.credits_remaining >= 1 else 0
+        daily = 1 if balance.daily_used < balance.daily_limit else 0
+        self._record_spend(
+            conn,
+            user_id,
+            balance,
+            credits=credits,
+            daily=daily,
+            action_type="ai_question",
+            interaction_id=interaction_id,
+            details=details,
+        )
+        return credits
+
     def meter_voice(
         self,
         *,

@@ -58,5 +58,6 @@ class LessonService:
             # Charged, but the lesson could not start (the session expired, Redis failed).
             self.questions.refund(principal.user_id, charged, "the lesson could not start")
             raise
-        self.questions.count_use(charged.answer)  # (while the lesson's first chunk goes out)
+        if not charged.later:  # (a charge taken later counts the use with it)
+            self.questions.count_use(charged.answer)  # (while the lesson's first chunk goes out)
         return explanation_id

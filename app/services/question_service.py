@@ -11,11 +11,13 @@ nothing is charged.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from app.auth.verifier import Principal
@@ -25,6 +27,7 @@ from app.errors import (
     InvalidInput,
     NotFound,
     RateLimitExceeded,
+    ServiceUnavailable,
     Unauthorized,
 )
 from app.metrics import QUESTIONS
@@ -34,6 +37,7 @@ from app.repositories.ai_answers_repo import AiAnswersRepository
 from app.repositories.base import Database
 from app.repositories.canvas_library_repo import CanvasLibraryRepository
 from app.repositories.interaction_repo import InteractionRepository
+from app.repositories.pending_charge_repo import PendingChargeRepository
 from app.repositories.question_repo import QuestionRepository
 from app.repositories.session_repo import SessionRepository
 from app.services.account_service import AccountService
@@ -72,9 +76,16 @@ class StoredAnswer:
 class ChargedAnswer:
     answer: StoredAnswer
     interaction_id: str
-    credits_remaining: int
-    daily_remaining: int
-    usage_id: str  # the spend, to refund if the lesson cannot be given after all
+    # None for a charge taken while PostgreSQL was unavailable (written later: `later`).
+    credits_remaining: int | None
+    daily_remaining: int | None
+    usage_id: str | None  # the spend, to refund if the lesson cannot be given after all
+    later: bool = False
+
+
+# A student's lessons from the answer cache while PostgreSQL is unavailable, charged once it is
+# back, per day (PendingChargeRepository): an outage is not an open tap.
+PENDING_ALLOWANCE = 3
 
 
 class QuestionService:
@@ -93,8 +104,12 @@ class QuestionService:
         rate_window: int,
         max_question_length: int,
         generation: GenerationService | None = None,
+        pending: PendingChargeRepository | None = None,
+        pending_allowance: int = PENDING_ALLOWANCE,
     ):
         self.db = db
+        self.pending = pending
+        self.pending_allowance = pending_allowance
         self.answers = answers
         self.interactions = interactions
         self.bank = bank
@@ -199,6 +214,7 @@ class QuestionService:
     ) -> AskResult:
         """The whole answer at once: charged only when there is an answer to give."""
         charged = self.answer_and_charge(principal, request, session_id=session_id, completed=True)
+        assert charged.credits_remaining is not None and charged.daily_remaining is not None
         self.count_use(charged.answer)
         stored = charged.answer
         if stored.draft is not None:
@@ -276,6 +292,12 @@ class QuestionService:
                     details={"question_hash": question_hash, "source": stored.source},
                     provision=lambda: self.accounts.ensure_profile(conn, principal),
                 )
+        except ServiceUnavailable:
+            if completed or stored.source != "cache" or self.pending is None:
+                self.stop_following(stored)
+                raise
+            # A lesson from the answer cache goes on while PostgreSQL is away: charged later.
+            return self._charge_later(principal, request, stored, session_id, started)
         except AppError:
             self.stop_following(stored)  # (the answer goes on being written for the others)
             raise
@@ -291,6 +313,99 @@ class QuestionService:
             daily_remaining=receipt.daily_remaining,
             usage_id=receipt.usage_id,
         )
+
+    def _charge_later(
+        self,
+        principal: Principal,
+        request: AskRequest,
+        stored: StoredAnswer,
+        session_id: str | None,
+        started: float,
+    ) -> ChargedAnswer:
+        """Keep the interaction and its charge in Redis until PostgreSQL is back (the lesson
+        streams from the answer cache meanwhile); the outage error stands when the student has
+        used their allowance of such lessons, or Redis fails too."""
+        assert self.pending is not None
+        interaction_id = str(uuid.uuid4())
+        record = {
+            "interaction_id": interaction_id,
+            "user_id": principal.user_id,
+            "email": principal.email,
+            "full_name": principal.full_name,
+            "session_id": session_id,
+            "question_text": request.question,
+            "question_type": request.question_type,
+            "question_id": request.question_id,
+            "question_hash": stored.question_hash,
+            "answer_id": stored.answer_id,
+            "response_time_ms": int((time.monotonic() - started) * 1000),
+            "asked_at": datetime.now(UTC).isoformat(),
+            "completed": False,
+        }
+        if not self.pending.add(record, allowance=self.pending_allowance):
+            raise ServiceUnavailable()
+        log.warning("PostgreSQL unavailable: %s charged later (a cached lesson)", interaction_id)
+        QUESTIONS.labels(stored.source).inc()
+        return ChargedAnswer(
+            answer=stored,
+            interaction_id=interaction_id,
+            credits_remaining=None,
+            daily_remaining=None,
+            usage_id=None,
+            later=True,
+        )
+
+    def flush_pending(self) -> int:
+        """Write the interactions and charges kept while PostgreSQL was unavailable, each once
+        (a record written twice changes nothing); how many were written. Stops at the first
+        store failure, to go on at the next call."""
+        if self.pending is None or not self.pending.count():
+            return 0
+        written = 0
+        for interaction_id, raw in self.pending.all().items():
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                log.error("unreadable charge kept for later: %s", interaction_id)
+                self.pending.remove_if_unchanged(interaction_id, raw)
+                continue
+            try:
+                self._write_pending(record)
+            except ServiceUnavailable:
+                return written
+            self.pending.remove_if_unchanged(interaction_id, raw)
+            written += 1
+        if written:
+            log.info("%d lessons given while PostgreSQL was unavailable are now recorded", written)
+        return written
+
+    def _write_pending(self, record: dict[str, Any]) -> None:
+        principal = Principal(
+            user_id=record["user_id"],
+            email=record.get("email"),
+            session_id=None,
+            is_anonymous=False,
+            expires_at=0,
+            claims={"user_metadata": {"full_name": record.get("full_name")}},
+        )
+        with self.db.transaction() as conn:
+            if self.interactions.insert_pending(conn, record):
+                charged = self.credits.consume_late_in(
+                    conn,
+                    user_id=record["user_id"],
+                    interaction_id=record["interaction_id"],
+                    details={
+                        "question_hash": record.get("question_hash"),
+                        "source": "cache",
+                        "charged_late": True,
+                    },
+                    provision=lambda: self.accounts.ensure_profile(conn, principal),
+                )
+                if not charged:
+                    self.interactions.set_credits_used(conn, record["interaction_id"], 0)
+                self.answers.increment_usage(conn, record["answer_id"])  # (see count_use)
+            elif record.get("completed"):  # (written before; completed since)
+                self.interactions.mark_completed(conn, record["interaction_id"])
 
     def count_use(self, stored: StoredAnswer) -> None:
         """A statistic of a charged answer (and of the drawings it borrows), counted once the
@@ -311,9 +426,13 @@ class QuestionService:
         """Give back a question's charge when its lesson could not be given after all: the
         student does not pay for what they never got. A refund that fails is logged."""
         try:
-            self.credits.refund(user_id=user_id, usage_id=charged.usage_id, reason=reason)
+            if charged.later and self.pending is not None:
+                if not self.pending.remove(charged.interaction_id):  # (written meanwhile)
+                    self.credits.refund_interaction(charged.interaction_id, reason)
+            elif charged.usage_id is not None:
+                self.credits.refund(user_id=user_id, usage_id=charged.usage_id, reason=reason)
         except AppError as exc:
-            log.error("refund of spend %s failed: %s", charged.usage_id, exc)
+            log.error("refund of interaction %s failed: %s", charged.interaction_id, exc)
         self.stop_following(charged.answer)
 
     def stop_following(self, stored: StoredAnswer) -> None:
@@ -326,6 +445,8 @@ class QuestionService:
     def mark_completed(self, interaction_id: str, answer_id: str | None = None) -> None:
         """The lesson was seen to its end. An answer written during it is stored by now: the
         interaction names it and its use is counted."""
+        if self.pending is not None and self.pending.mark_completed(interaction_id, answer_id):
+            return  # (given while PostgreSQL was unavailable: recorded with its charge)
         with self.db.transaction() as conn:
             named = self.interactions.mark_completed(conn, interaction_id, answer_id)
             if named and answer_id:

@@ -814,11 +814,12 @@ class StreamingService:
             answer = replace(
                 answer, answer_id=self.drafts.answer_id(answer.draft) or answer.answer_id
             )
-        if lesson.interaction_id and self.complete_interaction is not None:
+        complete = self.complete_interaction
+        if lesson.interaction_id and complete is not None:
             # Recorded before the student is told the lesson is done; a store that is down for
             # a moment (a failover, a restart) is waited for rather than reported.
             interaction_id, answer_id = lesson.interaction_id, answer.answer_id
-            self._retrying(lambda: self.complete_interaction(interaction_id, answer_id))
+            self._retrying(lambda: complete(interaction_id, answer_id))
         self._record(
             lesson.session_id,
             lesson,

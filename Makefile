@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-unit test-integration test-web web web-build lint format migrate clean-data
+.PHONY: help venv run test test-unit test-integration test-web web web-build lint format migrate clean-data bench-deps
 
 help:
 	@echo "make run               serve on http://127.0.0.1:5000 (embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint              ruff (check and format) and mypy"
 	@echo "make migrate           apply pending migrations and seed data"
 	@echo "make clean-data        delete the embedded databases under .data/ (asks first)"
+	@echo "make bench-deps        what bench/deployment.py needs: Debian's haproxy (apt-get), the dev venv"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
@@ -74,3 +75,12 @@ migrate: $(STAMP)
 
 clean-data:
 	@printf "Delete .data/ (embedded PostgreSQL and Redis data)? [y/N] " && read ans && [ "$$ans" = y ] && rm -rf .data && echo "deleted" || echo "kept"
+
+# The multi-process load bench (bench/deployment.py, lesson_load.py --deploy) puts Debian's
+# HAProxy in front of the gunicorn processes; psutil comes with the dev venv.
+bench-deps: $(STAMP)
+	@if command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; then echo "haproxy: $$( (command -v haproxy || echo /usr/sbin/haproxy) )"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "== installing Debian's haproxy for bench/deployment.py ==" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	else echo "haproxy is missing: install it (Debian/Ubuntu: sudo apt-get install haproxy)" >&2; exit 1; fi

@@ -1,5 +1,7 @@
 """gunicorn hooks for the container image (`gunicorn -c gunicorn.conf.py ...`; the command line
-in the Dockerfile sets the worker class, bind address and timeouts).
+in the Dockerfile sets the worker class, bind address and timeouts). What run.py does around
+serving, a gunicorn worker does here: background work, the garbage collector's settings, and
+the graceful stop.
 
 SIGTERM drains the worker first (app/lifecycle.py): lessons are handed off to the other
 processes and every student's connection closes so that it reconnects to one of them; then the
@@ -9,6 +11,7 @@ leases lapse and they resume elsewhere a few seconds later).
 
 from __future__ import annotations
 
+import gc
 import signal
 
 
@@ -31,3 +34,7 @@ def post_worker_init(worker) -> None:
             gevent.spawn(drain_then_stop)  # (out of the signal handler: drain blocks)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    # As run.py does: long-lived start-up objects are never garbage; full collections skip them.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 10, 1000)

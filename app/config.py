@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # up to 25 MB), the confidence under which a transcription is confirmed by the student, and
     # the credits a server-side transcription costs (0: metered in credit_usage, not charged).
     voice_max_audio_bytes: int = Field(default=12 * 1024 * 1024, ge=10_000, le=25 * 1024 * 1024)
+    # Recordings open at once across the deployment (each holds up to VOICE_MAX_AUDIO_BYTES in
+    # Redis for at most 5 minutes); one per student.
+    voice_max_open_recordings: int = Field(default=500, ge=1, le=100_000)
     voice_confidence_threshold: float = Field(default=0.9, ge=0, le=1)
     voice_transcription_credits: int = Field(default=0, ge=0, le=100)
     # When an answer is marked for review: this many students lost on one step ("no entendí"),

@@ -286,6 +286,7 @@ def build_container(settings: Settings, *, migrations_dir: Path = MIGRATIONS_DIR
             rate_limit=settings.rate_limit_questions,
             rate_window=settings.rate_limit_window,
             run_blocking=gateway.run_blocking,
+            max_open_recordings=settings.voice_max_open_recordings,
         ),
     )
 

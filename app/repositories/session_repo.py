@@ -92,6 +92,43 @@ def voice_audio_key(session_id: str) -> str:
     return f"voice_audio:{session_id}"
 
 
+# The recordings open now (sorted set: session id by expiry time) and each student's one.
+OPEN_RECORDINGS_KEY = "voice_recordings"
+
+
+def user_recording_key(user_id: str) -> str:
+    return f"voice_recording:{user_id}"
+
+
+# Open a recording. KEYS: open recordings, the student's recording, its voice state, its audio;
+# ARGV: session id, ttl, max open, then the state's field/value pairs. The student's recording
+# in another session is dropped (its state and audio keys are named as voice_state_key and
+# voice_audio_key name them). Returns {1 or 0, the dropped session or false}.
+_START_RECORDING = """
+local t = redis.call('TIME')
+local now = t[1] + t[2] / 1e6
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local previous = redis.call('GET', KEYS[2])
+if previous and previous ~= ARGV[1] then
+    redis.call('DEL', 'voice_state:' .. previous, 'voice_audio:' .. previous)
+    redis.call('ZREM', KEYS[1], previous)
+else
+    previous = false
+end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1])
+   and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+    return {0, previous}
+end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl)
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[3], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[3], ttl)
+return {1, previous}
+"""
+
+
 def question_rate_key(user_id: str) -> str:
     return f"rate_limit:{user_id}:questions"
 
@@ -316,6 +353,7 @@ class SessionRepository:
     def __init__(self, client: redis.Redis):
         self.redis = client
         self._update_existing = client.register_script(_UPDATE_EXISTING)
+        self._start_recording = client.register_script(_START_RECORDING)
         self._count_in_window = client.register_script(_COUNT_IN_WINDOW)
         self._claim_connection = client.register_script(_CLAIM_CONNECTION)
         self._refresh_connections = client.register_script(_REFRESH_CONNECTIONS)
@@ -558,14 +596,35 @@ class SessionRepository:
 
     # -- voice state ----------------------------------------------------------------------
     @redis_call
-    def start_recording(self, session_id: str, state: VoiceState) -> None:
-        """A new recording: any earlier one of the session, and its audio, is replaced."""
-        key = voice_state_key(session_id)
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key, voice_audio_key(session_id))
-            pipe.hset(key, mapping=cast(Any, _encode(state.model_dump())))
-            pipe.expire(key, VOICE_STATE_TTL_SECONDS)
-            pipe.execute()
+    def start_recording(
+        self, session_id: str, state: VoiceState, *, user_id: str, max_open: int
+    ) -> tuple[bool, str | None]:
+        """A new recording: any earlier one of the session, or of the student's other session,
+        and its audio, is replaced. (opened, the other session whose recording was dropped);
+        not opened when `max_open` recordings are open already (a bound on the audio Redis
+        holds, whoever the students are)."""
+        args: list[Any] = [session_id, VOICE_STATE_TTL_SECONDS, max_open]
+        for name, value in _encode(state.model_dump()).items():
+            args.extend((name, value))
+        opened, previous = cast(
+            list,
+            self._start_recording(
+                keys=[
+                    OPEN_RECORDINGS_KEY,
+                    user_recording_key(user_id),
+                    voice_state_key(session_id),
+                    voice_audio_key(session_id),
+                ],
+                args=args,
+            ),
+        )
+        return bool(opened), (str(previous) if previous else None)
+
+    @redis_call
+    def open_recordings(self) -> int:
+        """How many recordings are open now, across the deployment."""
+        t = cast(tuple, self.redis.time())
+        return int(self.redis.zcount(OPEN_RECORDINGS_KEY, f"({t[0]}", "+inf"))
 
     @redis_call
     def restore_voice_state(self, session_id: str, state: VoiceState) -> bool:
@@ -641,7 +700,10 @@ class SessionRepository:
 
     @redis_call
     def delete_voice_state(self, session_id: str) -> None:
-        self.redis.delete(voice_state_key(session_id), voice_audio_key(session_id))
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(voice_state_key(session_id), voice_audio_key(session_id))
+            pipe.zrem(OPEN_RECORDINGS_KEY, session_id)
+            pipe.execute()
 
     # -- login sessions still alive (a short cache of auth.sessions) -------------------------
     @redis_call

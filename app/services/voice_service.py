@@ -17,6 +17,7 @@ lesson are left as they were, so the student can try again or cancel.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,8 @@ from app.utils.audio import AudioError, AudioInfo, decode_base64, probe
 
 log = logging.getLogger(__name__)
 
+# When every recording slot is taken, how long before a student tries again.
+OPEN_RECORDINGS_RETRY_SECONDS = 30
 MESSAGE_ENVELOPE_BYTES = 200  # a voice_chunk's event name, index and JSON around its audio
 NO_RECORDING = (
     "No hay ninguna grabación en curso (no empezó o pasaron más de 5 minutos). "
@@ -96,8 +99,10 @@ class VoiceService:
         rate_limit: int,
         rate_window: int,
         run_blocking: Callable[..., Any] = lambda function, *args: function(*args),
+        max_open_recordings: int = 500,
     ):
         self.recordings = recordings
+        self.max_open_recordings = max_open_recordings
         self.streaming = streaming
         self.lessons = lessons
         self.ai = ai
@@ -120,6 +125,11 @@ class VoiceService:
     def start(self, session_id: str) -> VoiceStarted:
         """Open a recording (replacing one the student abandoned), pausing the lesson."""
         with self._order.held(session_id):
+            session = self.recordings.get_session(session_id)
+            if session is None:
+                raise InvalidInput("Tu sesión expiró. Vuelve a conectarte.")
+            if self.recordings.open_recordings() >= self.max_open_recordings:
+                raise self._too_many_recordings()  # (before the lesson is paused for nothing)
             paused, lesson_on = self.streaming.hold(session_id)
             before = self.recordings.get_voice_state(session_id)
             state = VoiceState(
@@ -128,7 +138,15 @@ class VoiceService:
                 paused_lesson=paused or bool(before and before.paused_lesson),
                 interrupts_lesson=lesson_on or bool(before and before.interrupts_lesson),
             )
-            self.recordings.start_recording(session_id, state)
+            # One recording per student (one in another tab is dropped), and a bound on all.
+            opened, _ = self.recordings.start_recording(
+                session_id, state, user_id=session.user_id, max_open=self.max_open_recordings
+            )
+        if not opened:  # (taken meanwhile by another student)
+            if paused:
+                with contextlib.suppress(AppError):
+                    self.streaming.resume(session_id)  # the lesson it paused goes on
+            raise self._too_many_recordings()
         return VoiceStarted(
             session_id=session_id,
             recording_id=state.recording_id,
@@ -391,6 +409,14 @@ class VoiceService:
         return True
 
     # -- limits ---------------------------------------------------------------------------
+    @staticmethod
+    def _too_many_recordings() -> RateLimitExceeded:
+        return RateLimitExceeded(
+            "Hay muchas preguntas por voz en curso ahora mismo. Escribe tu pregunta o "
+            "vuelve a intentarlo en un momento.",
+            retry_after=OPEN_RECORDINGS_RETRY_SECONDS,
+        )
+
     def _too_long(self) -> InvalidInput:
         return _refused(
             "too_long",

@@ -44,7 +44,7 @@ def test_answer_cache_holds_steps_for_24_hours(container, redis_client):
 
 def test_voice_state_lives_5_minutes_and_a_new_recording_replaces_the_old(container, redis_client):
     repo = container.sessions
-    repo.start_recording("s1", VoiceState(is_recording=True))
+    repo.start_recording("s1", VoiceState(is_recording=True), user_id="u1", max_open=10)
     assert repo.add_voice_chunk("s1", 0, "QUJD", size=3, max_bytes=100, max_chunks=10)[0] == "ok"
     state = repo.get_voice_state("s1")
     assert state.is_recording and state.chunks_received == 1 and state.bytes_received == 3
@@ -52,7 +52,7 @@ def test_voice_state_lives_5_minutes_and_a_new_recording_replaces_the_old(contai
     assert 290 <= redis_client.ttl("voice_state:s1") <= 300
     # The audio lives exactly as long as its state.
     assert 290 <= redis_client.ttl("voice_audio:s1") <= 300
-    repo.start_recording("s1", VoiceState(is_recording=True))
+    repo.start_recording("s1", VoiceState(is_recording=True), user_id="u1", max_open=10)
     assert repo.get_voice_state("s1").chunks_received == 0 and repo.voice_audio("s1") == []
     repo.delete_voice_state("s1")
     assert repo.get_voice_state("s1") is None
@@ -61,7 +61,7 @@ def test_voice_state_lives_5_minutes_and_a_new_recording_replaces_the_old(contai
 
 def test_voice_chunks_are_kept_in_order_once_each_and_within_bounds(container):
     repo = container.sessions
-    repo.start_recording("s1", VoiceState(is_recording=True))
+    repo.start_recording("s1", VoiceState(is_recording=True), user_id="u1", max_open=10)
 
     def add(index: int, data: str = "QUJD", size: int = 3) -> tuple[str, int, int]:
         return repo.add_voice_chunk("s1", index, data, size=size, max_bytes=10, max_chunks=3)
@@ -84,7 +84,7 @@ def test_voice_chunks_are_kept_in_order_once_each_and_within_bounds(container):
 
 def test_a_recording_is_updated_only_by_its_own_flow(container, redis_client):
     repo = container.sessions
-    repo.start_recording("s1", VoiceState(is_recording=True))
+    repo.start_recording("s1", VoiceState(is_recording=True), user_id="u1", max_open=10)
     old = repo.get_voice_state("s1")
     repo.add_voice_chunk("s1", 0, "QUJD", size=3, max_bytes=10, max_chunks=3)
     # Once transcribing, a second completion does not start another transcription.
@@ -101,7 +101,7 @@ def test_a_recording_is_updated_only_by_its_own_flow(container, redis_client):
     assert repo.get_voice_state("s1").transcription == "hola" and repo.voice_audio("s1") == []
     assert redis_client.ttl("voice_state:s1") > 290
     # A newer recording is not touched by the older one's late result.
-    repo.start_recording("s1", VoiceState(is_recording=True))
+    repo.start_recording("s1", VoiceState(is_recording=True), user_id="u1", max_open=10)
     assert not repo.update_recording("s1", old.recording_id, {"transcription": "tarde"})
     assert repo.get_voice_state("s1").transcription is None
     assert not repo.restore_voice_state("s1", old)  # nor put back over it

@@ -548,3 +548,55 @@ def test_a_recording_survives_its_server_process(pg_server_url, redis_url, tmp_p
         assert ack == {"index": 1, "chunks_received": 2, "bytes_received": len(audio)}
         assert transcribed(again)["transcription"] == SPOKEN
         again.close()
+
+
+def test_a_student_records_in_one_tab_at_a_time(server, fake, student):
+    # The same student in two tabs (two sessions): starting a recording in the second drops
+    # the first one's, so one student never holds more than one recording's audio.
+    audio = recording("pregunta.webm")
+    fake.hears(audio, SPOKEN)
+    first = student("dos.pestanas@example.com")
+    start(first)
+    first.client.call("voice_chunk", {"index": 0, "audio_data": b64(audio[:100])})
+    token = server.container.dev_tokens.issue(email="dos.pestanas@example.com")
+    second = Student(server.url, "203.0.113.249")
+    second.connect(token)
+    try:
+        start(second)
+        assert (
+            refusal(first, "voice_chunk", {"index": 1, "audio_data": b64(audio[100:])})["details"][
+                "reason"
+            ]
+            == "no_recording"
+        )
+        send_in_pieces(second, audio, 2)
+        assert transcribed(second)["transcription"] == SPOKEN
+    finally:
+        second.close()
+
+
+def test_recordings_open_at_once_are_bounded(pg_server_url, redis_url, redis_client, tmp_path):
+    # Each open recording may hold VOICE_MAX_AUDIO_BYTES in Redis: past the deployment's bound
+    # a student is told to type or come back shortly, and their lesson goes on untouched.
+    redis_client.delete("voice_recordings")  # (recordings other tests left open)
+    with running_server(pg_server_url, redis_url, tmp_path, VOICE_MAX_OPEN_RECORDINGS="2") as live:
+        live.container.answers.import_answers(LESSONS)
+        ana, bea, carla = (Student(live.url, "203.0.113.246") for _ in range(3))
+        try:
+            for one, name in ((ana, "ana"), (bea, "bea"), (carla, "carla")):
+                one.connect(live.container.dev_tokens.issue(email=f"{name}.voz@example.com"))
+            start(ana)
+            start(bea)
+            carla.client.emit("ask_question", {"question": LESSONS[0]["question"]})
+            carla.wait_for("step_start", timeout=10)
+            refused = refusal(carla, "voice_start", {})
+            assert refused["code"] == "RATE_LIMIT_EXCEEDED" and refused["retry_after"] == 30
+            assert "Escribe tu pregunta" in refused["message"]
+            carla.wait_for("explanation_complete", timeout=30)
+            assert not named(carla, "explanation_paused")
+            ana.client.emit("voice_cancel", {})
+            ana.wait_for("voice_cancelled")
+            assert start(carla)["recording_id"]
+        finally:
+            for one in (ana, bea, carla):
+                one.close()

@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.lifecycle import install as install_drain_gate
     from app.socket_events import register_socket_handlers
     from app.socket_events.connection import LocalSockets
+    from app.socket_events.message_limit import install_message_limit
 
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -105,5 +106,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         ping_timeout=settings.socket_ping_timeout,
     )
     register_socket_handlers(socketio)
+    install_message_limit(app, socketio, settings.socket_max_message_bytes)
     install_drain_gate(app)
     return app

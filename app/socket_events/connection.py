@@ -15,8 +15,9 @@ from app.auth.verifier import Principal
 from app.controllers.errors import error_payload
 from app.controllers.socket_gateway import session_room
 from app.controllers.validation import parse_model
-from app.errors import AppError, Unauthorized
+from app.errors import AppError, InvalidInput, Unauthorized
 from app.services.connection_service import HEARTBEAT_SECONDS
+from app.socket_events import handles
 from app.utils.logs import bind
 
 log = logging.getLogger(__name__)
@@ -128,8 +129,17 @@ def register_connection_handlers(socketio: SocketIO) -> None:
                 except AppError as exc:
                     log.warning("connection heartbeat failed: %s", exc)
 
+    def refuse_as_event(name: str) -> None:
+        # python-socketio dispatches an *event* named `connect` or `disconnect` sent by a
+        # connected client to these handlers too: it would sign the socket in again (another
+        # student's token, another connection slot) or drop its bookkeeping while it stays
+        # open. A real connect or disconnect runs while the client is not counted as connected.
+        if socketio.server.manager.is_connected(current_sid(), "/"):
+            raise InvalidInput(f"«{name}» es un evento reservado: no se puede enviar.")
+
     @socketio.on("connect")
     def on_connect(auth=None):
+        refuse_as_event("connect")
         container = current_app.extensions["pizarra"]
         sockets = local_sockets()
         try:
@@ -191,7 +201,8 @@ def register_connection_handlers(socketio: SocketIO) -> None:
             container.streaming.adopt(connection.session_id)
 
     @socketio.on("disconnect")
-    def on_disconnect(reason=None):
+    def on_disconnect(reason=None, *_args):
+        refuse_as_event("disconnect")
         sockets = local_sockets()
         socket = sockets.by_sid.pop(current_sid(), None)
         if socket is None or sockets.stopping:
@@ -207,7 +218,7 @@ def register_connection_handlers(socketio: SocketIO) -> None:
         if was_current:  # a stale socket of a resumed session must not pause its new lesson
             container.streaming.suspend(socket.session_id)
 
-    @socketio.on("reauthenticate")
+    @handles(socketio, "reauthenticate")
     def on_reauthenticate(data=None):
         socket = local_sockets().by_sid.get(current_sid())
         if socket is None:

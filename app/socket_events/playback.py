@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.controllers.validation import parse_model
 from app.models.ask import FeedbackIn
+from app.socket_events import handles
 from app.socket_events.connection import current_socket
 
 
@@ -45,25 +46,25 @@ class StepFeedbackIn(BaseModel):
 
 
 def register_playback_handlers(socketio: SocketIO) -> None:
-    @socketio.on("pause_explanation")
+    @handles(socketio, "pause_explanation")
     def on_pause(data=None):
         socket = current_socket()
         parse_model(PauseIn, data if data is not None else {})
         current_app.extensions["pizarra"].streaming.pause(socket.session_id)
 
-    @socketio.on("resume_explanation")
+    @handles(socketio, "resume_explanation")
     def on_resume(data=None):
         socket = current_socket()
         parse_model(ResumeIn, data if data is not None else {})
         current_app.extensions["pizarra"].streaming.resume(socket.session_id)
 
-    @socketio.on("stop_explanation")
+    @handles(socketio, "stop_explanation")
     def on_stop(data=None):
         socket = current_socket()
         parse_model(ResumeIn, data if data is not None else {})
         current_app.extensions["pizarra"].streaming.stop(socket.session_id)
 
-    @socketio.on("submit_feedback")
+    @handles(socketio, "submit_feedback")
     def on_feedback(data=None):
         socket = current_socket()
         body = parse_model(FeedbackEventIn, data)
@@ -81,7 +82,7 @@ def register_playback_handlers(socketio: SocketIO) -> None:
         )
         emit("feedback_received", result.model_dump(mode="json"))
 
-    @socketio.on("step_feedback")
+    @handles(socketio, "step_feedback")
     def on_step_feedback(data=None):
         socket = current_socket()
         body = parse_model(StepFeedbackIn, data)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.controllers.validation import parse_model
 from app.models.ask import HAS_LETTER_OR_DIGIT, MAX_CONTEXT_BYTES, AskRequest
+from app.socket_events import handles
 from app.socket_events.connection import LocalSocket, current_socket
 from app.utils.phrases import ESTIMATED_MS, pick_phrase
 
@@ -25,11 +26,11 @@ class AskQuestionIn(BaseModel):
 
 
 def register_question_handlers(socketio: SocketIO) -> None:
-    @socketio.on("ask_question")
+    @handles(socketio, "ask_question")
     def on_ask_question(data=None):
         ask(data, follow_up=False)
 
-    @socketio.on("interrupt")
+    @handles(socketio, "interrupt")
     def on_interrupt(data=None):
         ask(data, follow_up=True)
 

@@ -16,6 +16,7 @@ from app.models.voice import (
     VoiceStartIn,
 )
 from app.services.voice_service import VoiceService
+from app.socket_events import handles
 from app.socket_events.connection import current_socket
 from app.socket_events.questions import waiting_phrases
 
@@ -25,7 +26,7 @@ def _voice() -> VoiceService:
 
 
 def register_voice_handlers(socketio: SocketIO) -> None:
-    @socketio.on("voice_start")
+    @handles(socketio, "voice_start")
     def on_voice_start(data=None):
         socket = current_socket()
         body = parse_model(VoiceStartIn, data if data is not None else {})
@@ -36,7 +37,7 @@ def register_voice_handlers(socketio: SocketIO) -> None:
         started = _voice().start(socket.session_id)
         emit("voice_recording_started", started.model_dump())
 
-    @socketio.on("voice_chunk")
+    @handles(socketio, "voice_chunk")
     def on_voice_chunk(data=None):
         socket = current_socket()
         body = parse_model(VoiceChunkIn, data)
@@ -48,7 +49,7 @@ def register_voice_handlers(socketio: SocketIO) -> None:
         )
         return received.model_dump()  # the acknowledgement, for a client that asks for one
 
-    @socketio.on("voice_complete")
+    @handles(socketio, "voice_complete")
     def on_voice_complete(data=None):
         socket = current_socket(fresh_token=True)  # a transcription here is paid for
         body = parse_model(VoiceCompleteIn, data)
@@ -56,7 +57,7 @@ def register_voice_handlers(socketio: SocketIO) -> None:
         if result is not None:  # (None: cancelled while it was transcribed)
             emit("voice_transcription_result", result.model_dump())
 
-    @socketio.on("voice_confirm")
+    @handles(socketio, "voice_confirm")
     def on_voice_confirm(data=None):
         socket = current_socket(fresh_token=True)
         body = parse_model(VoiceConfirmIn, data)
@@ -67,7 +68,7 @@ def register_voice_handlers(socketio: SocketIO) -> None:
             waiting=waiting_phrases(socket),
         )
 
-    @socketio.on("voice_cancel")
+    @handles(socketio, "voice_cancel")
     def on_voice_cancel(data=None):
         socket = current_socket()
         parse_model(VoiceCancelIn, data if data is not None else {})

@@ -454,6 +454,8 @@ class QuestionService:
 
     def refund_interaction(self, interaction_id: str, reason: str) -> None:
         try:
+            if self.pending is not None and self.pending.remove(interaction_id):
+                return  # (a charge kept for later: forgotten, never taken)
             self.credits.refund_interaction(interaction_id, reason)
         except AppError as exc:
             log.error("refund of interaction %s failed: %s", interaction_id, exc)

@@ -629,6 +629,8 @@ class StreamingService:
         bind_log_ids(session_id=lesson.session_id)  # (a greenlet of its own: its own log ids)
         try:
             self._stream(lesson, answer, first_step, first_position, fresh)
+            if fresh and lesson.last_seq == 0 and not lesson.cancelled:
+                self._refund_if_dropped(lesson)
         except GenerationFailed as exc:
             log.warning("lesson %s ended: its answer could not be written", lesson.explanation_id)
             self._end_unwritten(lesson, exc)
@@ -859,6 +861,23 @@ class StreamingService:
                 self.runtime.sleep(delay)
                 waited += delay
                 delay = min(delay * 2, 2.0)
+
+    def _refund_if_dropped(self, lesson: LiveLesson) -> None:
+        """A new lesson fenced out before it announced anything: when another question of the
+        student's took its place (a burst, a double tap) and it is not kept to go back to, the
+        student never sees it and is not charged for it."""
+        if not lesson.interaction_id or self.refund_interaction is None:
+            return
+        state = self.session_repo.get_session(lesson.session_id)
+        if state is not None:
+            current = (state.conversation_context or {}).get("explanation_id")
+            parent = ((state.interrupted or {}).get("conversation_context") or {}).get(
+                "explanation_id"
+            )
+            if lesson.explanation_id in (current, parent):
+                return  # (paused, or waiting to be gone back to: it will be seen)
+        log.info("lesson %s replaced before it started: refunded", lesson.explanation_id)
+        self.refund_interaction(lesson.interaction_id, "replaced by a newer question")
 
     def _end_unwritten(self, lesson: LiveLesson, exc: GenerationFailed) -> None:
         """The answer being written failed after what the student saw: the lesson ends there

@@ -16,7 +16,8 @@ import requests
 from app.container import Container
 from tests.conftest import build_test_container, create_database, drop_database
 from tests.integration.sockets.test_connection import ADDRESSES, Student
-from tests.integration.sockets.test_lessons import lesson_events, texts_by_step
+from tests.integration.sockets.test_lessons import texts_by_step
+from tests.integration.sockets.test_two_processes import by_seq  # noqa: F401 - (re-exported)
 from tests.live_server import LiveServer, running_server
 from tests.tcp_proxy import TcpProxy, tcp_proxy
 
@@ -146,18 +147,6 @@ def ready(url: str) -> bool:
         return readyz(url).status_code == 200
     except requests.RequestException:
         return False
-
-
-def by_seq(*students: Student) -> list[tuple[str, dict]]:
-    """What the sockets of one session saw, each event once, in seq order (as the page
-    applies them); an event seen twice must have been the same event."""
-    seen: dict[int, tuple[str, dict]] = {}
-    for student in students:
-        for name, data in lesson_events(student):
-            if data["seq"] in seen:
-                assert seen[data["seq"]] == (name, data)
-            seen[data["seq"]] = (name, data)
-    return [seen[seq] for seq in sorted(seen)]
 
 
 def assert_whole_lesson_once(events: list[tuple[str, dict]]) -> None:

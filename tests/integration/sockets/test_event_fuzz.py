@@ -24,6 +24,7 @@ from app.utils.canvas_commands import prepare_steps
 from tests.conftest import TEST_JWT_SECRET
 from tests.fake_openai import document_reply
 from tests.integration.sockets.test_connection import ADDRESSES, Student
+from tests.integration.sockets.test_lessons import LESSON_EVENTS
 from tests.live_server import running_server
 
 pytestmark = pytest.mark.slow
@@ -58,21 +59,10 @@ CLIENT_EVENTS = (
     "voice_confirm",
     "voice_cancel",
 )
-SERVER_EVENTS = {
+SERVER_EVENTS = LESSON_EVENTS | {
     "connection_established",
     "reauthenticated",
     "waiting_phrase",
-    "explanation_start",
-    "step_start",
-    "content_chunk",
-    "canvas_command",
-    "step_complete",
-    "explanation_complete",
-    "feedback_request",
-    "explanation_paused",
-    "explanation_resumed",
-    "explanation_stopped",
-    "continue_offer",
     "step_feedback_received",
     "feedback_received",
     "voice_recording_started",
@@ -90,19 +80,6 @@ ERROR_CODES = {  # ARCHITECTURE.md section 7, less INTERNAL_ERROR (the stores ar
     "AI_UNAVAILABLE",
     "CONTENT_REFUSED",
     "NOT_FOUND",
-}
-LESSON_EVENTS = {
-    "explanation_start",
-    "step_start",
-    "content_chunk",
-    "canvas_command",
-    "step_complete",
-    "explanation_complete",
-    "feedback_request",
-    "explanation_paused",
-    "explanation_resumed",
-    "explanation_stopped",
-    "continue_offer",
 }
 FUZZ = settings(
     deadline=None,

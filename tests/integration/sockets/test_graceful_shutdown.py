@@ -24,7 +24,7 @@ from tests.fake_openai import document_reply
 from tests.integration.sockets.test_connection import Student
 from tests.integration.sockets.test_lessons import lesson_events
 from tests.integration.sockets.test_two_processes import assert_whole_lesson
-from tests.live_server import ROOT, clean_env, running_server, wait_ready
+from tests.live_server import ROOT, clean_env, running_server, stop, wait_ready
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "answers.json"
 pytestmark = pytest.mark.slow
@@ -95,14 +95,8 @@ def deployment(pg_server_url, redis_url, tmp_path, *, first: str, **extra: str):
 def terminate(proc: subprocess.Popen) -> tuple[int, str, float]:
     """SIGTERM; (exit code, output, seconds it took to exit)."""
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        output, _ = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-        pytest.fail(f"still running 30 s after SIGTERM:\n{output}")
-    return proc.returncode, output, time.monotonic() - started
+    code, output = stop(proc, signal.SIGTERM)
+    return code, output, time.monotonic() - started
 
 
 @pytest.mark.parametrize("first", ["run.py", "gunicorn"])

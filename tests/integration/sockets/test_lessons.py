@@ -43,8 +43,9 @@ def student(server):
     yield from connected_students(server)
 
 
-def lesson_events(student: Student) -> list[tuple[str, dict]]:
-    kinds = {
+# The events of a lesson (each with explanation_id and seq).
+LESSON_EVENTS = frozenset(
+    {
         "explanation_start",
         "step_start",
         "content_chunk",
@@ -57,7 +58,11 @@ def lesson_events(student: Student) -> list[tuple[str, dict]]:
         "explanation_stopped",
         "continue_offer",
     }
-    return [(name, data) for name, data in student.events if name in kinds]
+)
+
+
+def lesson_events(student: Student) -> list[tuple[str, dict]]:
+    return [(name, data) for name, data in student.events if name in LESSON_EVENTS]
 
 
 def texts_by_step(events) -> dict[int, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import jwt
@@ -85,7 +86,9 @@ class Student:
             self.client.disconnect()
 
 
-ADDRESSES = iter(f"203.0.113.{n}" for n in range(1, 255))
+# A new client address for each student of the session (never one a test used before, whose
+# connection slots may still be counted): 10.0.0.1, 10.0.0.2, ...
+ADDRESSES = (f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}" for n in itertools.count(1))
 
 
 def connected_students(server):

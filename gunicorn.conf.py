@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import gc
 import signal
+import sys
+
+# After the drain, how long requests still open may take before the worker exits.
+OPEN_REQUESTS_GRACE_SECONDS = 3.0
 
 
 def post_worker_init(worker) -> None:
@@ -28,6 +32,12 @@ def post_worker_init(worker) -> None:
             drain(app)
         finally:
             worker.alive = False  # gunicorn's own stop: close the listener, end the worker
+        # Requests still open get a few seconds (as under run.py); then the worker leaves
+        # rather than wait out --graceful-timeout for idle keep-alive connections (a load
+        # balancer's) that would hold it to the end.
+        gevent.sleep(OPEN_REQUESTS_GRACE_SECONDS)
+        worker.log.info("Worker exiting after its drain (pid: %s)", worker.pid)
+        sys.exit(0)
 
     def on_sigterm(_signum, _frame) -> None:
         if not app.extensions["pizarra_sockets"].stopping:  # (a second one changes nothing)

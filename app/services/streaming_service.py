@@ -184,6 +184,7 @@ class StreamingService:
         self.chunk_interval = chunk_interval
         self.chunk_chars = chunk_chars
         self._runs: dict[str, LiveLesson] = {}  # live greenlets of this process by run id
+        self._handing_off = False  # the process is stopping: lessons go to the other processes
         self._batch: _RecordBatch | None = None
         self._batch_lock = threading.Lock()
         # A student's playback events are handled concurrently (one greenlet each); they take
@@ -461,14 +462,27 @@ class StreamingService:
         """The process is stopping gracefully: every lesson streaming here stops at its next
         chunk, its position saved with what it sent, and gives up its lease at once, so the
         student's reconnection to another process goes on from the same character without
-        waiting LESSON_LEASE_SECONDS (as after a crash). Returns how many were handed off."""
-        lessons = list(self._runs.values())
-        for lesson in lessons:
-            lesson.cancelled = True
+        waiting LESSON_LEASE_SECONDS (as after a crash). A lesson that has not announced itself
+        yet, and any that starts from now on, is announced paused at its start instead: the
+        page resumes it once reconnected elsewhere. Returns how many lessons were handed off."""
+        self._handing_off = True
+        handed: dict[str, LiveLesson] = {}
         deadline = time.monotonic() + timeout
-        while any(not lesson.finished for lesson in lessons) and time.monotonic() < deadline:
+        while True:
+            for lesson in list(self._runs.values()):
+                if lesson.last_seq == 0 and lesson.in_flight is None:
+                    lesson.pause_requested = True
+                else:
+                    lesson.cancelled = True
+                handed[lesson.run] = lesson
+            if all(lesson.finished for lesson in handed.values()):
+                break
+            if time.monotonic() >= deadline:
+                break
             self.runtime.sleep(0.02)
-        for lesson in lessons:
+        for lesson in handed.values():
+            if not lesson.cancelled:
+                continue  # (paused: nothing to give up)
             try:
                 # Fenced on its run: a lesson paused, stopped or finished meanwhile is left alone.
                 self.session_repo.record_lesson_events(
@@ -476,7 +490,7 @@ class StreamingService:
                 )
             except AppError as exc:  # (its lease lapses by itself)
                 log.warning("lesson %s not handed off: %s", lesson.explanation_id, exc)
-        return len(lessons)
+        return len(handed)
 
     # -- taking and releasing a lesson ------------------------------------------------------
     def _pause(self, session_id: str) -> bool:
@@ -614,6 +628,10 @@ class StreamingService:
         self, lesson: LiveLesson, answer: StoredAnswer, step: int, position: int, fresh: bool
     ) -> None:
         self._runs[lesson.run] = lesson
+        if self._handing_off:
+            # A lesson starting on a stopping process (its question was being answered when
+            # the stop began) is announced paused at its start, to be resumed on another one.
+            lesson.pause_requested = True
         self.runtime.spawn(self._run, lesson, answer, step, position, fresh)
 
     # -- the greenlet ---------------------------------------------------------------------

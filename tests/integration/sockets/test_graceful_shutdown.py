@@ -22,7 +22,7 @@ from app.devstack import free_port
 from tests.conftest import TEST_JWT_SECRET, TEST_SECRET
 from tests.fake_openai import document_reply
 from tests.integration.sockets.test_connection import Student
-from tests.integration.sockets.test_lessons import lesson_events
+from tests.integration.sockets.test_lessons import lesson_events, texts_by_step
 from tests.integration.sockets.test_two_processes import assert_whole_lesson
 from tests.live_server import ROOT, clean_env, running_server, stop, wait_ready
 
@@ -169,7 +169,7 @@ def test_sigterm_lets_the_answer_being_written_be_stored(
     ):
         token = b.container.dev_tokens.issue(email="escritura@example.com")
         student = Student(url, "198.51.100.8")
-        student.connect(token)
+        session_id = student.connect(token)["session_id"]
         question = "¿Qué es una ecuación lineal con una incógnita?"
         student.client.emit("ask_question", {"question": question})
         deadline = time.monotonic() + 10
@@ -181,6 +181,17 @@ def test_sigterm_lets_the_answer_being_written_be_stored(
         student.close()
         assert code == 0 and "Traceback" not in output, output
         assert "0 answers unfinished" in output, output
+        # The lesson began on the stopping process after the student's connection was closed:
+        # it waits paused at its start, and the student, reconnected to B, resumes it there.
+        again = Student(b.url, "198.51.100.8")
+        again.connect(token, session_id=session_id, last_seq=0)
+        assert again.wait_for("explanation_start", timeout=10)["being_written"] is False
+        paused = again.wait_for("explanation_paused", timeout=10)
+        assert (paused["step_number"], paused["position"]) == (1, 0)
+        again.client.emit("resume_explanation", {})
+        again.wait_for("feedback_request", timeout=20)
+        assert texts_by_step(lesson_events(again)) == {1: ONE_STEP["steps"][0]["content"]}
+        again.close()
         # Stored before the process left: the next student who asks gets it without the model.
         calls = len(openai_fake.calls())
         other = Student(b.url, "198.51.100.9")

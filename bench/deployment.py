@@ -96,7 +96,13 @@ backend workers
     cookie pizarra_worker insert indirect nocache httponly
     option httpchk GET /readyz
     http-check expect status 200
-    default-server inter 2s fall 3 rise 2 maxconn 10000
+    # A process that stops answers /readyz 503 at once: taken out within about a second.
+    default-server inter 1s fastinter 500ms downinter 2s fall 2 rise 2 maxconn 10000
+    # A connection refused, or a 503 from a process that is stopping, is tried again on
+    # another process rather than handed to the client.
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response 503
 {servers}
 
 frontend stats
@@ -264,7 +270,8 @@ class Deployment:
                 self._wait_ready(f"http://{self.host}:{port}/readyz")
             self.stats_port = free_port(self.host)
             servers = "\n".join(
-                f"    server w{i + 1} {self.host}:{port} check cookie w{i + 1}"
+                f"    server {self.server_name(i)} {self.host}:{port} check"
+                f" cookie {self.server_name(i)}"
                 for i, port in enumerate(self.worker_ports)
             )
             config = tmp / "haproxy.cfg"
@@ -346,6 +353,51 @@ class Deployment:
                 for row in rows
                 if row["pxname"] == "workers" and row["svname"] not in ("BACKEND", "FRONTEND")
             }
+
+    def server_name(self, index: int) -> str:
+        """HAProxy's name (and cookie value) for the index-th gunicorn process (from 0)."""
+        return f"w{index + 1}"
+
+    def stop_process(self, index: int, timeout: float = 40.0) -> dict:
+        """Stop one gunicorn process gracefully, as a deploy or a scale-in does: SIGTERM to its
+        master (which passes it to its worker: drain, hand the lessons off, close the
+        connections, exit), then wait for it to exit. HAProxy's health check on /readyz takes
+        it out meanwhile. Returns its pids, exit code and seconds to exit (SIGKILL, and
+        `killed`, when still there after `timeout`)."""
+        master = self.masters[index]
+        workers = self.worker_pids()  # before the signal: the worker leaves with its master
+        import psutil
+
+        worker = None
+        with contextlib.suppress(psutil.Error):
+            worker = next((c.pid for c in psutil.Process(master.pid).children()), None)
+        sent = time.time()
+        started = time.monotonic()
+        master.send_signal(signal.SIGTERM)
+        killed = False
+        try:
+            master.wait(timeout)
+        except subprocess.TimeoutExpired:
+            killed = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(master.pid, signal.SIGKILL)
+            master.wait(5)
+        return {
+            "server": self.server_name(index),
+            "master_pid": master.pid,
+            "worker_pid": worker,
+            "workers_before": workers,
+            "sigterm_at": sent,
+            "exit_code": master.returncode,
+            "seconds_to_exit": round(time.monotonic() - started, 3),
+            "killed": killed,
+        }
+
+    def log_tail(self, index: int, chars: int = 3000) -> str:
+        """The end of the index-th gunicorn process's log."""
+        log = self._logs[index]
+        log.flush()
+        return Path(log.name).read_text(errors="replace")[-chars:]
 
     def stop(self) -> None:
         """HAProxy first (no new clients), then each gunicorn master with SIGTERM (graceful,

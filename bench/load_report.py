@@ -62,10 +62,15 @@ class Sampler(threading.Thread):
         for role, processes in [*self.roles.items(), ("clients", self.clients())]:
             cpu = rss = 0.0
             for process in processes:
-                with contextlib.suppress(self.psutil.Error):
+                try:
                     times = process.cpu_times()
                     cpu += times.user + times.system
                     rss += process.memory_info().rss
+                except self.psutil.Error:
+                    # A process that has exited (one stopped mid-run): its CPU stays what it
+                    # had used, so that differences over the run do not go negative.
+                    if role != "clients" and self.samples:
+                        cpu += self.samples[-1]["cpu"].get(role, 0.0)
             row["cpu"][role] = round(cpu, 3)
             row["rss"][role] = int(rss)
         if self.deployment is not None:
@@ -293,6 +298,131 @@ def summarize(
     }
 
 
+def summarize_restart(*, results: list[dict], stopped: dict, start_at: float, end: float) -> dict:
+    """What a graceful stop of one process mid-run did to the students (`--sigterm-at`): how
+    many were on it, how many reconnected and how fast (from the signal), what their lessons
+    became, and how the process exited."""
+    cut = stopped.get("sigterm_at", float("nan"))
+    server = stopped.get("server")
+    drops = [drop for r in results for drop in r.get("drops", [])]
+    on_stopped = [d for d in drops if d["server"] == server]
+    elsewhere = [d for d in drops if d["server"] != server]
+    reconnected = [d for d in on_stopped if "reconnected_at" in d]
+    in_lesson = [d for d in reconnected if d["in_lesson"]]
+
+    def stats(values: list[float]) -> dict:
+        return {
+            "count": len(values),
+            "p50": None if not values else round(percentile(values, 0.5), 2),
+            "p95": None if not values else round(percentile(values, 0.95), 2),
+            "max": None if not values else round(max(values), 2),
+        }
+
+    lessons: dict[str, int] = {}
+    lessons_cut: dict[str, int] = {}
+    retries: dict[str, int] = {}
+    for r in results:
+        for table, counts in (
+            (lessons, r.get("lessons", {})),
+            (lessons_cut, r.get("lessons_cut", {})),
+        ):
+            for status, n in counts.items():
+                table[status] = table.get(status, 0) + n
+        for cause, n in r.get("retries", {}).items():
+            retries[cause] = retries.get(cause, 0) + n
+    broken = [b for r in results for b in r.get("broken", [])]
+    for b in broken:
+        b["began_s_after_cut"] = round(b.pop("began") - cut, 3)
+        b["last_event_s_after_cut"] = round(b.pop("last_event") - cut, 2)
+    return {
+        "server": server,
+        "sigterm_at_s": round(cut - start_at, 2),
+        "run_ends_s_after_cut": round(end - cut, 2),
+        "exit_code": stopped.get("exit_code"),
+        "seconds_to_exit": stopped.get("seconds_to_exit"),
+        "killed": stopped.get("killed"),
+        "haproxy_sessions_before": stopped.get("sessions_before"),
+        "haproxy_sessions_after": stopped.get("sessions_after"),
+        "process_log": stopped.get("log"),
+        "students_on_stopped_process": len(on_stopped),
+        "of_them_in_a_lesson": sum(d["in_lesson"] for d in on_stopped),
+        "of_them_asked_unanswered": sum(d["asked_unanswered"] for d in on_stopped),
+        "reconnected": len(reconnected),
+        "reconnected_to": sorted({d.get("server_after") or "?" for d in reconnected}),
+        "sessions_resumed": sum(bool(d.get("resumed")) for d in reconnected),
+        "resumed_sessions_asked_again": sum(bool(d.get("asked_again")) for d in on_stopped),
+        "resumed_a_lesson_paused_at_its_start": sum(
+            bool(d.get("resumed_a_paused_lesson")) for d in on_stopped
+        ),
+        "drops_elsewhere": len(elsewhere),
+        "seconds_from_cut": {
+            "drop_seen": stats([d["at"] - cut for d in on_stopped]),
+            "reconnected": stats([d["reconnected_at"] - cut for d in reconnected]),
+            "first_event_after": stats(
+                [d["first_event_at"] - cut for d in in_lesson if "first_event_at" in d]
+            ),
+            "explanation_resumed": stats(
+                [d["resumed_at"] - cut for d in in_lesson if "resumed_at" in d]
+            ),
+        },
+        "failed_reconnection_attempts": retries,
+        "duplicates_dropped": sum(r.get("duplicates_dropped", 0) for r in results),
+        "lessons": lessons,
+        "lessons_cut_by_the_stop": lessons_cut,
+        "broken": broken[:50],
+        "drops": [
+            {
+                key: round(value - cut, 3) if key.endswith("_at") or key == "at" else value
+                for key, value in drop.items()
+            }
+            for drop in sorted(drops, key=lambda d: d["at"])
+        ],
+    }
+
+
+def print_restart(restart: dict) -> None:
+    secs = restart["seconds_from_cut"]
+
+    def line(name: str) -> str:
+        s = secs[name]
+        return f"{name} p50 {s['p50']} / p95 {s['p95']} / max {s['max']} s ({s['count']})"
+
+    print(
+        f"SIGTERM to {restart['server']} at {restart['sigterm_at_s']} s: exit code"
+        f" {restart['exit_code']} after {restart['seconds_to_exit']} s"
+        f"{' (KILLED)' if restart['killed'] else ''}; HAProxy sessions before"
+        f" {restart['haproxy_sessions_before']}, after {restart['haproxy_sessions_after']}"
+    )
+    for entry in restart["process_log"] or []:
+        print(f"  log: {entry[-160:]}")
+    print(
+        f"students on it: {restart['students_on_stopped_process']}"
+        f" ({restart['of_them_in_a_lesson']} in a lesson,"
+        f" {restart['of_them_asked_unanswered']} with a question unanswered);"
+        f" reconnected {restart['reconnected']} (to {restart['reconnected_to']},"
+        f" {restart['sessions_resumed']} sessions resumed),"
+        f" asked again {restart['resumed_sessions_asked_again']},"
+        f" resumed a lesson paused at its start {restart['resumed_a_lesson_paused_at_its_start']};"
+        f" drops elsewhere {restart['drops_elsewhere']}"
+    )
+    print("seconds from the SIGTERM: " + "; ".join(line(k) for k in secs))
+    print(
+        "failed reconnection attempts (retried):"
+        f" {restart['failed_reconnection_attempts'] or 'none'};"
+        f" events received twice and dropped: {restart['duplicates_dropped']}"
+    )
+    print(
+        f"lessons: {restart['lessons']};"
+        f" of them cut by the stop: {restart['lessons_cut_by_the_stop']}"
+    )
+    for b in restart["broken"][:10]:
+        print(
+            f"  {b['status']}: student {b['student']} {b['explanation_id']}: {b['reason']}"
+            f" (began {b.get('began_s_after_cut')} s after the SIGTERM, last event"
+            f" {b['last_event_s_after_cut']} s after it, {b.get('chunks')} chunks)"
+        )
+
+
 def print_summary(report: dict) -> None:
     cfg = report["config"]
     ask, jitter, per = report["ask_to_start_ms"], report["chunk_jitter_ms"], report["per_lesson"]
@@ -327,6 +457,8 @@ def print_summary(report: dict) -> None:
     )
     print(f"haproxy sessions per server (mid-run): {report['haproxy_sessions_per_server']}")
     print(f"errors: {report['errors'] or 'none'}")
+    if report.get("restart"):
+        print_restart(report["restart"])
     print(
         f"machine: {report['machine']['cpus']} cores shared with the load generator, PostgreSQL,"
         f" Redis and other work (load average {report['machine']['load_average']}):"

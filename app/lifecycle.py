@@ -115,16 +115,24 @@ def drain(app: Flask, *, grace_seconds: float | None = None) -> dict[str, int]:
             closed += 1
     remaining = max(0.0, grace - (time.monotonic() - started) - 1.0)
     unfinished = container.generation.wait_written(remaining)
+    # Questions still being answered start their lessons now (announced paused at their
+    # start, for the students to resume on another process); then those greenlets end.
+    remaining = max(0.0, grace - (time.monotonic() - started) - 1.0)
+    unanswered = container.lessons.wait_answered(remaining, socketio.sleep)
+    container.streaming.wait_stopped(1.0)
     report = {
         "lessons_handed_off": lessons,
         "connections_closed": closed,
         "answers_unfinished": unfinished,
+        "questions_unanswered": unanswered,
     }
     log.info(
-        "drained in %d ms: %d lessons handed off, %d connections closed, %d answers unfinished",
+        "drained in %d ms: %d lessons handed off, %d connections closed, %d answers unfinished,"
+        " %d questions unanswered",
         (time.monotonic() - started) * 1000,
         lessons,
         closed,
         unfinished,
+        unanswered,
     )
     return report

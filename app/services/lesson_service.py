@@ -4,6 +4,7 @@ then the lesson's stream; a charge for a lesson that cannot start is given back.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from app.auth.verifier import Principal
@@ -17,6 +18,16 @@ class LessonService:
     def __init__(self, *, questions: QuestionService, streaming: StreamingService):
         self.questions = questions
         self.streaming = streaming
+        self._answering = 0  # questions of this process between their arrival and their lesson
+
+    def wait_answered(self, timeout: float, sleep: Callable[[float], None]) -> int:
+        """The process is stopping: give the questions being answered up to `timeout` seconds
+        to start their lessons (announced paused, to be resumed elsewhere). How many were
+        still being answered."""
+        deadline = time.monotonic() + timeout
+        while self._answering and time.monotonic() < deadline:
+            sleep(0.05)
+        return self._answering
 
     def ask(
         self,
@@ -31,6 +42,20 @@ class LessonService:
         as a `follow_up`, while one is paused), it interrupts that lesson, which waits at its
         character. `waiting(category)` shows a waiting phrase: `searching` the store,
         `thinking` while the answer is written, `problem` when the AI provider fails."""
+        self._answering += 1
+        try:
+            return self._ask(principal, request, session_id, follow_up, waiting)
+        finally:
+            self._answering -= 1
+
+    def _ask(
+        self,
+        principal: Principal,
+        request: AskRequest,
+        session_id: str,
+        follow_up: bool,
+        waiting: Callable[[str], None],
+    ) -> str:
         # A question asked during a lesson is a doubt about the step in view.
         step = self.streaming.step_in_view(session_id, follow_up=follow_up)
         try:

@@ -492,6 +492,15 @@ class StreamingService:
                 log.warning("lesson %s not handed off: %s", lesson.explanation_id, exc)
         return len(handed)
 
+    def wait_stopped(self, timeout: float) -> int:
+        """Wait, up to `timeout` seconds, for this process's lesson greenlets to end (on a
+        stopping process: those begun after the hand-off record their paused start and end).
+        How many were still running."""
+        deadline = time.monotonic() + timeout
+        while self._runs and time.monotonic() < deadline:
+            self.runtime.sleep(0.02)
+        return len(self._runs)
+
     # -- taking and releasing a lesson ------------------------------------------------------
     def _pause(self, session_id: str) -> bool:
         """Stop the session's streaming lesson at its next chunk, wherever it runs. False when

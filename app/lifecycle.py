@@ -82,7 +82,8 @@ def start_background_work(app: Flask) -> None:
 
 def drain(app: Flask, *, grace_seconds: float | None = None) -> dict[str, int]:
     """Stop taking students, hand every lesson off and close every connection, then wait (at
-    most what is left of `grace_seconds`) for answers being written. Returns what it did."""
+    most what is left of `grace_seconds`) for answers being written and for questions being
+    answered to start their lessons. Returns what it did."""
     from app.extensions import socketio
 
     container = app.extensions["pizarra"]
